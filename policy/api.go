@@ -1,0 +1,152 @@
+// Package policy loads jit.yaml (server settings, identities and groups,
+// resources and rules) and decides requests: who may request what, for how
+// long, with what justification, who approves and how many approvals are
+// needed, and what is approved automatically. CEL conditions
+// (cel.dev/cel-go) refine rules. Every decision carries its explanation.
+package policy
+
+import (
+	"time"
+
+	"github.com/jitaccess/jit"
+	"github.com/jitaccess/jit/provider"
+)
+
+// Input is what a decision is about.
+type Input struct {
+	Requester jit.Identity
+	Resource  string
+	// Access is the requested access level; "" means the resource's
+	// default (or its only level).
+	Access   string
+	Duration time.Duration
+	Reason   string
+	Time     time.Time
+}
+
+// Decision is the outcome of Policy.Decide.
+type Decision struct {
+	Allowed bool `json:"allowed"`
+	// Code and Message say why not, when not allowed (jit error codes:
+	// unknown_resource, unknown_access, duration_too_long, invalid_duration,
+	// justification_required, justification_mismatch, not_allowed).
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Field names the input field a refusal is about (resource, access,
+	// duration, reason), when there is one.
+	Field string `json:"field,omitempty"`
+	// Rule is the name of the rule that allowed the request.
+	Rule string `json:"rule,omitempty"`
+	// Access is the resolved access level (the default filled in).
+	Access            string        `json:"access,omitempty"`
+	MaxDuration       time.Duration `json:"-"`
+	ApprovalsRequired int           `json:"approvals_required"`
+	AutoApproved      bool          `json:"auto_approved"`
+	// Approvers describes who may approve: "group:sre", "user:x@y", "peers".
+	Approvers []string `json:"approvers,omitempty"`
+	// ApproverEmails lists the known identities (from config) who may
+	// approve this requester's request.
+	ApproverEmails []string `json:"approver_emails,omitempty"`
+	SelfApproval   bool     `json:"self_approval"`
+	// Explanation is a human-readable trace: which rules were considered
+	// and why each matched or not.
+	Explanation []string `json:"explanation"`
+}
+
+// Err returns the decision's refusal as a *jit.Error, or nil when allowed.
+func (d Decision) Err() error {
+	if d.Allowed {
+		return nil
+	}
+	return &jit.Error{Code: d.Code, Message: d.Message, Field: d.Field}
+}
+
+// Offer is one resource a person may request, for `jit resources`.
+type Offer struct {
+	Resource      string   `json:"resource"`
+	Description   string   `json:"description,omitempty"`
+	Provider      string   `json:"provider"`
+	Access        []string `json:"access"`
+	DefaultAccess string   `json:"default_access,omitempty"`
+	// MaxDuration is the longest duration any rule allows, Go notation.
+	MaxDuration string `json:"max_duration"`
+	// ApprovalRequired is false when a rule approves automatically.
+	ApprovalRequired  bool     `json:"approval_required"`
+	ApprovalsRequired int      `json:"approvals_required"`
+	Approvers         []string `json:"approvers,omitempty"`
+	// ReasonPattern is the justification pattern, when a rule sets one.
+	ReasonRequired bool     `json:"reason_required"`
+	ReasonPattern  string   `json:"reason_pattern,omitempty"`
+	Rules          []string `json:"rules"`
+}
+
+// Approval check outcome.
+type ApproveCheck struct {
+	OK bool
+	// Code is ECodeSelfApproval, ECodeNotApprover or ECodeNotAllowed when
+	// the request is no longer allowed by current policy.
+	Code    string
+	Message string
+}
+
+// ResourceInfo exposes a configured resource.
+type ResourceInfo struct {
+	Name          string
+	Description   string
+	Provider      string
+	Settings      map[string]any
+	Access        []string
+	DefaultAccess string
+}
+
+// Server settings, from the `server:` section of jit.yaml.
+type ServerConfig struct {
+	// Addr is the listen address (default 127.0.0.1:8080).
+	Addr string
+	// DataDir holds the SQLite database when Store.SQLite is empty
+	// (default ./.jit).
+	DataDir string
+	Store   StoreConfig
+	// LapseAfter is how long a request may stay pending (default 24h).
+	LapseAfter time.Duration
+	// GrantAttempts is how often a grant is tried before the request
+	// fails (default 5).
+	GrantAttempts int
+	// RevokeMaxBackoff caps the revoke retry delay (default 5m).
+	RevokeMaxBackoff time.Duration
+	// RateLimit limits writes per identity.
+	RateLimit RateLimitConfig
+	// Proxy, when set, trusts an identity-assertion JWT header.
+	Proxy *ProxyConfig
+	// BaseURL is the public URL of jitd (for links), optional.
+	BaseURL string
+}
+
+type StoreConfig struct {
+	// SQLite is the path of the SQLite file (default DataDir/jit.db).
+	SQLite string
+	// Postgres is a DSN (reserved for the PostgreSQL store).
+	Postgres string
+}
+
+type RateLimitConfig struct {
+	// WritesPerMinute per identity (default 120); 0 uses the default,
+	// negative disables.
+	WritesPerMinute int
+	Burst           int
+}
+
+// ProxyConfig configures identity from a trusted proxy's JWT header
+// (Pomerium X-Pomerium-Jwt-Assertion, Google IAP x-goog-iap-jwt-assertion).
+type ProxyConfig struct {
+	Header   string
+	JWKSURL  string
+	Issuer   string
+	Audience string
+	// EmailClaim (default "email") and GroupsClaim (default "groups").
+	EmailClaim  string
+	GroupsClaim string
+}
+
+// keep the imports used while the implementation is written.
+var _ provider.Provider
