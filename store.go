@@ -53,6 +53,12 @@ type Store interface {
 	// RetryJob releases a leased job for another run at runAt, counting
 	// the failed attempt and recording lastErr (never a secret).
 	RetryJob(ctx context.Context, id int64, runAt time.Time, lastErr string) error
+	// RenewLease extends the lease of job id, held by owner, to until, so
+	// that a long-running job is not taken over while its owner is alive.
+	// Errors: ECodeConflict when owner no longer holds the lease (it ran
+	// out and the job was claimed elsewhere), ECodeNotFound when the job is
+	// gone.
+	RenewLease(ctx context.Context, id int64, owner string, until time.Time) error
 	// NextJobAt returns when the earliest pending job is due (ok false when
 	// there are none). Leased jobs count at their lease deadline.
 	NextJobAt(ctx context.Context) (at time.Time, ok bool, err error)

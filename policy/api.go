@@ -97,6 +97,8 @@ type ResourceInfo struct {
 	Settings      map[string]any
 	Access        []string
 	DefaultAccess string
+	// Labels are the resource's labels from config (never nil).
+	Labels map[string]string
 }
 
 // Server settings, from the `server:` section of jit.yaml.
@@ -114,6 +116,10 @@ type ServerConfig struct {
 	GrantAttempts int
 	// RevokeMaxBackoff caps the revoke retry delay (default 5m).
 	RevokeMaxBackoff time.Duration
+	// JobLease is how long a replica reserves a job it runs; the lease is
+	// renewed while the job runs, so a crashed replica's jobs are taken
+	// over within about one lease (default 30s).
+	JobLease time.Duration
 	// RateLimit limits writes per identity.
 	RateLimit RateLimitConfig
 	// Proxy, when set, trusts an identity-assertion JWT header.

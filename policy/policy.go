@@ -1,9 +1,10 @@
 package policy
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,29 @@ import (
 // Policy is one loaded, validated jit.yaml. It is immutable; a reload builds
 // a new Policy and swaps it in a Holder.
 type Policy struct {
-	// implementation fields go here
+	name   string
+	digest string
+	server ServerConfig
+
+	// admins holds lowercased emails, adminGrps group names.
+	admins    map[string]bool
+	adminGrps map[string]bool
+	// people maps each known (lowercased) email to its sorted groups, from
+	// identities and groups together; members is the reverse index and
+	// known the sorted list of every known email.
+	people  map[string][]string
+	names   map[string]string
+	members map[string][]string
+	known   []string
+
+	resources  []*resource
+	byName     map[string]*resource
+	rules      []*rule
+	ruleByName map[string]*rule
+	providers  map[string]provider.Provider
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Problem is one error in a config file, with its line.
@@ -37,49 +60,139 @@ func (e *LoadError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Parse parses and validates a config. name is used in error messages. On
-// any problem it returns a *LoadError listing all problems found.
-func Parse(name string, data []byte) (*Policy, error) { panic("unimplemented") }
-
-// Load reads and parses the config file at path.
-func Load(path string) (*Policy, error) { panic("unimplemented") }
-
 // Server returns the server settings with defaults applied.
-func (p *Policy) Server() ServerConfig { panic("unimplemented") }
-
-// Digest is the SHA-256 hex of the config bytes (recorded on reload).
-func (p *Policy) Digest() string { panic("unimplemented") }
-
-// Decide decides whether in may be requested and how it is approved.
-func (p *Policy) Decide(in Input) Decision { panic("unimplemented") }
-
-// CheckApprover decides whether approver may approve (or deny) req now:
-// the request must still be allowed by this policy and the approver must be
-// eligible under the rule that allows it (users, groups, or peers: others
-// eligible to request under the same rule), and not the requester unless
-// the rule allows self-approval.
-func (p *Policy) CheckApprover(approver jit.Identity, req *jit.Request, now time.Time) ApproveCheck {
-	panic("unimplemented")
+func (p *Policy) Server() ServerConfig {
+	s := p.server
+	if s.Proxy != nil {
+		pc := *s.Proxy
+		s.Proxy = &pc
+	}
+	return s
 }
 
-// Offers lists what id may request.
-func (p *Policy) Offers(id jit.Identity, now time.Time) []Offer { panic("unimplemented") }
+// Digest is the SHA-256 hex of the config bytes (recorded on reload).
+func (p *Policy) Digest() string { return p.digest }
+
+// Name is the name the config was parsed under (its path for Load).
+func (p *Policy) Name() string { return p.name }
 
 // Identity returns what config knows of email: its groups (from identities
-// and groups) and whether it is an admin. Unknown emails get no groups.
-func (p *Policy) Identity(email string) jit.Identity { panic("unimplemented") }
+// and groups, sorted) and whether it is an admin. Unknown emails get no
+// groups. The email is compared case-insensitively and returned lowercased.
+func (p *Policy) Identity(email string) jit.Identity {
+	e := normEmail(email)
+	gs := p.people[e]
+	return jit.Identity{Email: e, Groups: append(make([]string, 0, len(gs)), gs...), Admin: p.isAdmin(e, gs)}
+}
 
-// Resource returns a configured resource.
-func (p *Policy) Resource(name string) (ResourceInfo, bool) { panic("unimplemented") }
+// DisplayName is the name identities[].name gives email, or "".
+func (p *Policy) DisplayName(email string) string { return p.names[normEmail(email)] }
+
+// isAdmin reports whether email, or one of groups, is listed in admins.
+func (p *Policy) isAdmin(email string, groups ...[]string) bool {
+	if p.admins[email] {
+		return true
+	}
+	for _, gs := range groups {
+		for _, g := range gs {
+			if p.adminGrps[g] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Resource returns a configured resource. Its Settings are a copy.
+func (p *Policy) Resource(name string) (ResourceInfo, bool) {
+	r, ok := p.byName[name]
+	if !ok {
+		return ResourceInfo{}, false
+	}
+	return r.info(), true
+}
 
 // Resources lists all configured resources in file order.
-func (p *Policy) Resources() []ResourceInfo { panic("unimplemented") }
+func (p *Policy) Resources() []ResourceInfo {
+	out := make([]ResourceInfo, len(p.resources))
+	for i, r := range p.resources {
+		out[i] = r.info()
+	}
+	return out
+}
+
+func (r *resource) info() ResourceInfo {
+	return ResourceInfo{
+		Name:          r.name,
+		Description:   r.description,
+		Provider:      r.providerType,
+		Settings:      copyMap(r.settings),
+		Access:        append([]string(nil), r.access...),
+		DefaultAccess: r.defaultAccess,
+		Labels:        copyStrMap(r.labels),
+	}
+}
+
+// copyMap deep-copies decoded YAML so that callers cannot change the
+// settings a provider was built from.
+func copyMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = copyValue(v)
+	}
+	return out
+}
+
+func copyValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return copyMap(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = copyValue(e)
+		}
+		return out
+	}
+	return v
+}
+
+func copyStrMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
 
 // Provider returns the provider instance built for resource.
-func (p *Policy) Provider(resource string) (provider.Provider, bool) { panic("unimplemented") }
+func (p *Policy) Provider(resource string) (provider.Provider, bool) {
+	prov, ok := p.providers[resource]
+	return prov, ok
+}
 
-// Close releases providers that implement provider.Closer.
-func (p *Policy) Close() error { panic("unimplemented") }
+// Close releases providers that implement provider.Closer. It is
+// idempotent: later calls return the first call's result. The policy's
+// decisions keep working after Close; only its providers are gone.
+func (p *Policy) Close() error {
+	p.closeOnce.Do(func() { p.closeErr = p.closeProviders() })
+	return p.closeErr
+}
+
+func (p *Policy) closeProviders() error {
+	var errs []error
+	for _, r := range p.resources {
+		if c, ok := p.providers[r.name].(provider.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close provider of resource %s: %w", r.name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Holder holds the current policy for concurrent readers.
 type Holder struct{ cur atomic.Pointer[Policy] }
@@ -105,6 +218,3 @@ type WatchOptions struct {
 	// stays in force.
 	OnError func(err error)
 }
-
-// Watch reloads path into h whenever its content changes, until ctx ends.
-func Watch(ctx context.Context, path string, h *Holder, o WatchOptions) { panic("unimplemented") }

@@ -2,96 +2,585 @@ package workflow
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/jitaccess/jit"
 	"github.com/jitaccess/jit/audit"
+	"github.com/jitaccess/jit/metrics"
 	"github.com/jitaccess/jit/policy"
 )
+
+// Config configures a Service.
+type Config struct {
+	Store  jit.Store
+	Policy *policy.Holder
+	// Clock defaults to jit.SystemClock.
+	Clock  jit.Clock
+	Logger *slog.Logger
+	// Metrics may be nil.
+	Metrics *metrics.Metrics
+	// Wake, if set, is called after a change enqueued a job that is due
+	// now, so that the scheduler runs it without waiting for its next poll.
+	Wake func()
+	// NewID returns a new request ID; the default is "req_" + a UUIDv7.
+	NewID func() string
+	// ProviderTimeout bounds each provider call (default 30s).
+	ProviderTimeout time.Duration
+}
+
+func (c *Config) validate() error {
+	if c.Store == nil {
+		return errors.New("workflow: Config.Store is required")
+	}
+	if c.Policy == nil || c.Policy.Get() == nil {
+		return errors.New("workflow: Config.Policy with a loaded policy is required")
+	}
+	if c.Clock == nil {
+		c.Clock = jit.SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Wake == nil {
+		c.Wake = func() {}
+	}
+	if c.NewID == nil {
+		c.NewID = func() string { return "req_" + uuid.Must(uuid.NewV7()).String() }
+	}
+	if c.ProviderTimeout <= 0 {
+		c.ProviderTimeout = 30 * time.Second
+	}
+	return nil
+}
 
 // Service is the API of the control plane. The caller's identity and the
 // action's source come from the context (jit.WithIdentity, jit.WithSource);
 // every method checks authorisation itself.
-type Service struct{}
+type Service struct {
+	cfg     Config
+	store   jit.Store
+	policy  *policy.Holder
+	clock   jit.Clock
+	log     *slog.Logger
+	waiters *waiters
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, waiters: newWaiters()}, nil
+}
+
+// Policy returns the policy in force.
+func (s *Service) Policy() *policy.Policy { return s.policy.Get() }
+
+func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
+
+func caller(ctx context.Context) (jit.Identity, error) {
+	id, ok := jit.IdentityFrom(ctx)
+	if !ok || id.Email == "" {
+		return jit.Identity{}, jit.Errorf(jit.ECodeUnauthenticated, "not signed in")
+	}
+	return id, nil
+}
 
 // Whoami returns the caller's identity.
-func (s *Service) Whoami(ctx context.Context) (jit.Identity, error) { panic("unimplemented") }
+func (s *Service) Whoami(ctx context.Context) (jit.Identity, error) { return caller(ctx) }
 
 // ResolveIdentity merges what config knows of email (groups, admin) with
 // groups asserted by the authenticator (token claims).
 func (s *Service) ResolveIdentity(email string, groups []string, via string) jit.Identity {
-	panic("unimplemented")
+	id := s.policy.Get().Identity(strings.ToLower(strings.TrimSpace(email)))
+	for _, g := range groups {
+		if !slices.Contains(id.Groups, g) {
+			id.Groups = append(id.Groups, g)
+		}
+	}
+	id.Via = via
+	return id
+}
+
+// requesterIdentity is the requester of r as policy sees them now: what
+// config says of them, plus the groups they had at submit.
+func (s *Service) requesterIdentity(p *policy.Policy, r *jit.Request) jit.Identity {
+	id := p.Identity(r.Requester)
+	for _, g := range r.RequesterGroups {
+		if !slices.Contains(id.Groups, g) {
+			id.Groups = append(id.Groups, g)
+		}
+	}
+	return id
 }
 
 // Offers lists what the caller may request.
-func (s *Service) Offers(ctx context.Context) ([]policy.Offer, error) { panic("unimplemented") }
+func (s *Service) Offers(ctx context.Context) ([]policy.Offer, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	offers := s.policy.Get().Offers(id, s.now())
+	if offers == nil {
+		offers = []policy.Offer{}
+	}
+	return offers, nil
+}
+
+// event builds an audit event for an action by the caller in ctx.
+func event(ctx context.Context, at time.Time, actor, action string, r *jit.Request, reason string, details map[string]string) jit.AuditEvent {
+	e := jit.AuditEvent{Time: at, Actor: actor, Action: action, Reason: reason, Source: jit.SourceFrom(ctx), Details: details}
+	if r != nil {
+		e.RequestID = r.ID
+	}
+	return e
+}
+
+func systemEvent(at time.Time, action string, r *jit.Request, reason string, details map[string]string) jit.AuditEvent {
+	ctx := jit.WithSource(context.Background(), jit.SystemSource)
+	return event(ctx, at, jit.SystemActor, action, r, reason, details)
+}
+
+// apply commits c and tells waiters and metrics about the new state.
+func (s *Service) apply(ctx context.Context, c *jit.Change) error {
+	if err := s.store.Apply(ctx, c); err != nil {
+		return err
+	}
+	if c.Request != nil {
+		s.waiters.notify(c.Request.ID)
+		if m := s.cfg.Metrics; m != nil {
+			m.Transitions.WithLabelValues(string(c.Request.Status)).Inc()
+		}
+	}
+	now := s.clock.Now()
+	for _, j := range c.Enqueue {
+		if !j.RunAt.After(now) {
+			s.cfg.Wake()
+			break
+		}
+	}
+	return nil
+}
 
 // Submit files a request for the caller.
 func (s *Service) Submit(ctx context.Context, in SubmitInput) (*jit.Request, error) {
-	panic("unimplemented")
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.submit(ctx, id, in, nil)
 }
 
-// Approve records the caller's approval.
+func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, extends *jit.Request) (*jit.Request, error) {
+	p := s.policy.Get()
+	now := s.now()
+	in.Reason = strings.TrimSpace(in.Reason)
+	d := p.Decide(policy.Input{Requester: id, Resource: in.Resource, Access: in.Access, Duration: in.Duration, Reason: in.Reason, Time: now})
+	if !d.Allowed {
+		return nil, d.Err()
+	}
+	srv := p.Server()
+	r := &jit.Request{
+		ID:                s.cfg.NewID(),
+		Requester:         id.Email,
+		Resource:          in.Resource,
+		Access:            d.Access,
+		Duration:          in.Duration,
+		Reason:            in.Reason,
+		RequesterGroups:   append([]string(nil), id.Groups...),
+		Approvers:         append([]string{}, d.Approvers...),
+		Status:            jit.StatusPending,
+		Rule:              d.Rule,
+		ApprovalsRequired: d.ApprovalsRequired,
+		AutoApproved:      d.AutoApproved,
+		CreatedAt:         now,
+		UpdatedAt:         now,
+		LapsesAt:          now.Add(srv.LapseAfter),
+	}
+	details := map[string]string{
+		"rule": d.Rule, "resource": r.Resource, "access": r.Access,
+		"duration": r.Duration.String(), "approvals_required": fmt.Sprint(d.ApprovalsRequired),
+	}
+	action := jit.ActionSubmit
+	if extends != nil {
+		r.ExtendsID = extends.ID
+		details["extends"] = extends.ID
+		action = jit.ActionExtend
+	}
+	c := &jit.Change{Request: r, Events: []jit.AuditEvent{event(ctx, now, id.Email, action, r, r.Reason, details)}}
+	if d.AutoApproved {
+		r.Status = jit.StatusApproved
+		c.Events = append(c.Events, event(ctx, now, jit.SystemActor, jit.ActionAutoApprove, r, "", map[string]string{"rule": d.Rule}))
+		c.Enqueue = append(c.Enqueue, jit.NewJob(jit.JobGrant, r.ID, now))
+	} else {
+		c.Enqueue = append(c.Enqueue, jit.NewJob(jit.JobLapse, r.ID, r.LapsesAt))
+	}
+	if err := s.apply(ctx, c); err != nil {
+		return nil, fmt.Errorf("submit request: %w", err)
+	}
+	s.log.Info("request submitted", "request", r.ID, "requester", r.Requester, "resource", r.Resource,
+		"access", r.Access, "duration", r.Duration, "rule", r.Rule, "status", r.Status)
+	return r, nil
+}
+
+// update reads request id, lets fn compute the change, and applies it,
+// retrying from a fresh read when another writer changed the request in
+// between (two approvers approving at once both count).
+func (s *Service) update(ctx context.Context, id string, fn func(r *jit.Request) (*jit.Change, error)) (*jit.Request, error) {
+	for attempt := 0; ; attempt++ {
+		r, err := s.store.GetRequest(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		c, err := fn(r)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			return r, nil
+		}
+		err = s.apply(ctx, c)
+		if jit.ErrorCode(err) == jit.ECodeConflict && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c.Request, nil
+	}
+}
+
+// transition is the common shape of a person's action on a request: check
+// who may do it, apply the event, record the audit event and adjust jobs.
+func (s *Service) transition(ctx context.Context, id string, check func(p *policy.Policy, who jit.Identity, r *jit.Request) error,
+	evKind EventKind, action, text string, jobs func(n *jit.Request, now time.Time) ([]jit.Job, []string)) (*jit.Request, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.update(ctx, id, func(r *jit.Request) (*jit.Change, error) {
+		p := s.policy.Get()
+		if !s.visible(p, who, r) {
+			return nil, jit.Errorf(jit.ECodeNotFound, "request %s not found", id)
+		}
+		if err := check(p, who, r); err != nil {
+			return nil, err
+		}
+		now := s.now()
+		n, err := Transition(r, Event{Kind: evKind, Actor: who.Email, At: now, Text: text})
+		if err != nil {
+			return nil, err
+		}
+		details := map[string]string{"status": string(n.Status)}
+		if evKind == EvApprove {
+			details["approvals"] = fmt.Sprintf("%d/%d", n.ApprovalCount(), n.ApprovalsRequired)
+		}
+		c := &jit.Change{Request: n, Events: []jit.AuditEvent{event(ctx, now, who.Email, action, n, text, details)}}
+		if evKind == EvApprove || evKind == EvDeny {
+			a := n.Approvals[len(n.Approvals)-1]
+			c.Approval = &a
+		}
+		if jobs != nil {
+			c.Enqueue, c.DeleteJobs = jobs(n, now)
+		}
+		return c, nil
+	})
+}
+
+// visible reports whether who may see r: its requester, admins, and the
+// people who may approve it.
+func (s *Service) visible(p *policy.Policy, who jit.Identity, r *jit.Request) bool {
+	if who.Admin || who.Email == r.Requester {
+		return true
+	}
+	return p.CheckApprover(who, r, s.now()).OK
+}
+
+func approverCheck(s *Service) func(p *policy.Policy, who jit.Identity, r *jit.Request) error {
+	return func(p *policy.Policy, who jit.Identity, r *jit.Request) error {
+		chk := p.CheckApprover(who, r, s.now())
+		if !chk.OK {
+			return jit.Errorf(chk.Code, "%s", chk.Message)
+		}
+		return nil
+	}
+}
+
+func requesterOnly(verb string) func(p *policy.Policy, who jit.Identity, r *jit.Request) error {
+	return func(p *policy.Policy, who jit.Identity, r *jit.Request) error {
+		if who.Email != r.Requester {
+			return jit.Errorf(jit.ECodeForbidden, "only the requester (%s) can %s request %s", r.Requester, verb, r.ID)
+		}
+		return nil
+	}
+}
+
+// Approve records the caller's approval. Once enough distinct approvers
+// have approved, the grant job starts.
 func (s *Service) Approve(ctx context.Context, id, comment string) (*jit.Request, error) {
-	panic("unimplemented")
+	return s.transition(ctx, id, approverCheck(s), EvApprove, jit.ActionApprove, strings.TrimSpace(comment),
+		func(n *jit.Request, now time.Time) ([]jit.Job, []string) {
+			if n.Status == jit.StatusApproved {
+				return []jit.Job{jit.NewJob(jit.JobGrant, n.ID, now)}, []string{jit.JobKey(jit.JobLapse, n.ID)}
+			}
+			return nil, nil
+		})
 }
 
 // Deny ends a pending request; reason is required.
 func (s *Service) Deny(ctx context.Context, id, reason string) (*jit.Request, error) {
-	panic("unimplemented")
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, jit.FieldErrorf("reason", jit.ECodeReasonNeeded, "a deny needs a reason")
+	}
+	return s.transition(ctx, id, approverCheck(s), EvDeny, jit.ActionDeny, reason, dropPendingJobs)
+}
+
+func dropPendingJobs(n *jit.Request, _ time.Time) ([]jit.Job, []string) {
+	return nil, []string{jit.JobKey(jit.JobLapse, n.ID), jit.JobKey(jit.JobGrant, n.ID)}
 }
 
 // Cancel ends the caller's own pending or approved request.
 func (s *Service) Cancel(ctx context.Context, id string) (*jit.Request, error) {
-	panic("unimplemented")
+	return s.transition(ctx, id, requesterOnly("cancel"), EvCancel, jit.ActionCancel, "", dropPendingJobs)
+}
+
+func revokeNow(n *jit.Request, now time.Time) ([]jit.Job, []string) {
+	return []jit.Job{jit.NewJob(jit.JobRevoke, n.ID, now)}, nil
 }
 
 // Relinquish ends the caller's own active access early.
 func (s *Service) Relinquish(ctx context.Context, id string) (*jit.Request, error) {
-	panic("unimplemented")
+	return s.transition(ctx, id, requesterOnly("relinquish"), EvRelinquish, jit.ActionRelinquish, "", revokeNow)
 }
 
-// Revoke ends someone's access (admins, and approvers eligible for the
-// request); reason is required.
+// Revoke ends someone's active access. Admins may revoke anything; the
+// people eligible to approve a request may revoke it too.
 func (s *Service) Revoke(ctx context.Context, id, reason string) (*jit.Request, error) {
-	panic("unimplemented")
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, jit.FieldErrorf("reason", jit.ECodeReasonNeeded, "a revoke needs a reason")
+	}
+	check := func(p *policy.Policy, who jit.Identity, r *jit.Request) error {
+		if who.Admin {
+			return nil
+		}
+		if who.Email != r.Requester && p.CheckApprover(who, r, s.now()).OK {
+			return nil
+		}
+		return jit.Errorf(jit.ECodeForbidden, "only admins and approvers of request %s can revoke it", r.ID)
+	}
+	return s.transition(ctx, id, check, EvRevoke, jit.ActionRevoke, reason, revokeNow)
 }
 
-// Extend files a new request linked to id for more time.
+// Extend files a new request, linked to id, for more time on the caller's
+// active access. Policy decides it like any request; once granted it
+// lasts until the original's expiry plus the new duration.
 func (s *Service) Extend(ctx context.Context, id string, in ExtendInput) (*jit.Request, error) {
-	panic("unimplemented")
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orig, err := s.store.GetRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if orig.Requester != who.Email {
+		if s.visible(s.policy.Get(), who, orig) {
+			return nil, jit.Errorf(jit.ECodeForbidden, "only the requester (%s) can extend request %s", orig.Requester, id)
+		}
+		return nil, jit.Errorf(jit.ECodeNotFound, "request %s not found", id)
+	}
+	if orig.Status != jit.StatusActive {
+		return nil, jit.Errorf(jit.ECodeInvalidState, "cannot extend request %s: it is %s (needs active)", id, orig.Status)
+	}
+	return s.submit(ctx, who, SubmitInput{Resource: orig.Resource, Access: orig.Access, Duration: in.Duration, Reason: in.Reason}, orig)
 }
 
 // Get returns a request the caller may see.
-func (s *Service) Get(ctx context.Context, id string) (*jit.Request, error) { panic("unimplemented") }
+func (s *Service) Get(ctx context.Context, id string) (*jit.Request, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.store.GetRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.visible(s.policy.Get(), who, r) {
+		return nil, jit.Errorf(jit.ECodeNotFound, "request %s not found", id)
+	}
+	return r, nil
+}
 
 // Wait returns the request once its status is not in while, or when
 // timeout passes (then the current state), whichever is first.
 func (s *Service) Wait(ctx context.Context, id string, while []jit.Status, timeout time.Duration) (*jit.Request, error) {
-	panic("unimplemented")
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		// Subscribe before reading so that a change between the read and
+		// the wait is not missed.
+		ch := s.waiters.subscribe(id)
+		r, err := s.Get(ctx, id)
+		if err != nil || !slices.Contains(while, r.Status) {
+			return r, err
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return r, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+			// Changes made by another process do not reach our waiters;
+			// re-read now and then.
+		}
+	}
 }
 
 // List returns one page of requests.
-func (s *Service) List(ctx context.Context, in ListInput) (Page, error) { panic("unimplemented") }
+func (s *Service) List(ctx context.Context, in ListInput) (Page, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	if in.Limit <= 0 {
+		in.Limit = 50
+	}
+	if in.Limit > 500 {
+		in.Limit = 500
+	}
+	p := s.policy.Get()
+	f := jit.RequestFilter{Resource: in.Resource, Statuses: in.Statuses, After: in.After}
+	var keep func(r *jit.Request) bool
+	switch in.Scope {
+	case ScopeMine, "":
+		f.Requester = who.Email
+	case ScopeActive:
+		f.Statuses = []jit.Status{jit.StatusActive}
+		f.Requester = who.Email
+		if in.Requester == "*" && who.Admin {
+			f.Requester = ""
+		}
+	case ScopePending:
+		f.Statuses = []jit.Status{jit.StatusPending}
+		f.Requester = in.Requester
+		keep = func(r *jit.Request) bool {
+			return r.Requester != who.Email && !r.ApprovedBy(who.Email) && p.CheckApprover(who, r, s.now()).OK
+		}
+	case ScopeAll:
+		f.Requester = in.Requester
+		if !who.Admin {
+			keep = func(r *jit.Request) bool { return s.visible(p, who, r) }
+		}
+	default:
+		return Page{}, jit.FieldErrorf("scope", jit.ECodeInvalid, "unknown scope %q (mine, pending, active, all)", in.Scope)
+	}
+	if keep == nil {
+		f.Limit = in.Limit + 1
+		items, err := s.store.ListRequests(ctx, f)
+		if err != nil {
+			return Page{}, err
+		}
+		page := Page{Items: items}
+		if len(items) > in.Limit {
+			page.Items = items[:in.Limit]
+			page.Next = page.Items[in.Limit-1].ID
+		}
+		return page, nil
+	}
+	// Filtered scopes read the store in batches until the page is full.
+	page := Page{Items: []*jit.Request{}}
+	f.Limit = 200
+	for {
+		batch, err := s.store.ListRequests(ctx, f)
+		if err != nil {
+			return Page{}, err
+		}
+		for _, r := range batch {
+			if !keep(r) {
+				continue
+			}
+			if len(page.Items) == in.Limit {
+				page.Next = page.Items[len(page.Items)-1].ID
+				return page, nil
+			}
+			page.Items = append(page.Items, r)
+		}
+		if len(batch) < f.Limit {
+			return page, nil
+		}
+		f.After = batch[len(batch)-1].ID
+	}
+}
 
 // Explain decides a hypothetical request without filing it.
 func (s *Service) Explain(ctx context.Context, in ExplainInput) (policy.Decision, error) {
-	panic("unimplemented")
+	who, err := caller(ctx)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	p := s.policy.Get()
+	subject := who
+	if in.As != "" && !strings.EqualFold(in.As, who.Email) {
+		if !who.Admin {
+			return policy.Decision{}, jit.Errorf(jit.ECodeForbidden, "only admins can explain policy for someone else")
+		}
+		subject = p.Identity(strings.ToLower(in.As))
+	}
+	if in.Duration == 0 {
+		in.Duration = time.Hour
+	}
+	return p.Decide(policy.Input{Requester: subject, Resource: in.Resource, Access: in.Access, Duration: in.Duration, Reason: in.Reason, Time: s.now()}), nil
 }
 
-// Audit returns audit events: admins see all, others the events of their
-// own requests (RequestID required).
+// Audit returns audit events: admins see all, others the events of
+// requests they may see (RequestID required).
 func (s *Service) Audit(ctx context.Context, f jit.AuditFilter) ([]jit.AuditEvent, error) {
-	panic("unimplemented")
+	who, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !who.Admin {
+		if f.RequestID == "" {
+			return nil, jit.Errorf(jit.ECodeForbidden, "only admins can read the whole audit log; name a request")
+		}
+		if _, err := s.Get(ctx, f.RequestID); err != nil {
+			return nil, err
+		}
+	}
+	evs, err := s.store.ListAudit(ctx, f)
+	if evs == nil && err == nil {
+		evs = []jit.AuditEvent{}
+	}
+	return evs, err
 }
 
 // VerifyAudit checks the whole chain (admins only).
-func (s *Service) VerifyAudit(ctx context.Context) (audit.Result, error) { panic("unimplemented") }
-
-// Authz is the forward-auth decision for the caller.
-func (s *Service) Authz(ctx context.Context, in AuthzInput) (AuthzResult, error) {
-	panic("unimplemented")
+func (s *Service) VerifyAudit(ctx context.Context) (audit.Result, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return audit.Result{}, err
+	}
+	if !who.Admin {
+		return audit.Result{}, jit.Errorf(jit.ECodeForbidden, "only admins can verify the audit log")
+	}
+	return audit.Verify(ctx, s.store)
 }
 
 // Ready reports whether the store answers.
-func (s *Service) Ready(ctx context.Context) error { panic("unimplemented") }
+func (s *Service) Ready(ctx context.Context) error {
+	if p, ok := s.store.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	_, err := s.store.ListAudit(ctx, jit.AuditFilter{Limit: 1})
+	return err
+}

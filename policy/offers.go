@@ -1,0 +1,96 @@
+package policy
+
+import (
+	"time"
+
+	"github.com/jitaccess/jit"
+)
+
+// Offers lists what id may request, one Offer per resource in file order:
+// every level id may request under some rule whose condition holds at now
+// for a request of that rule's max_duration (the reason is not known yet,
+// so reason requirements do not hide an offer and conditions see an empty
+// reason). Per resource it merges the offering rules: the largest
+// max_duration, approval not required when one of them auto-approves
+// without a condition, the fewest approvals any of them needs, every
+// approver, and a reason required only when all of them require one.
+func (p *Policy) Offers(id jit.Identity, now time.Time) []Offer {
+	w := p.who(id)
+	var out []Offer
+	for _, res := range p.resources {
+		var (
+			o       Offer
+			maxDur  time.Duration
+			minAppr = -1
+			allNeed = true
+			pattern string
+		)
+		offered := map[string]bool{}
+		for _, r := range res.rules {
+			if r.requester(&w) == "" {
+				continue
+			}
+			ruleOffers := false
+			for _, level := range res.access {
+				if !r.coversAccess(level) {
+					continue
+				}
+				if r.cond != nil {
+					vars := &celVars{
+						requester: &celRequester{Email: w.email, Groups: w.allGroups(), Admin: w.admin},
+						resource:  res.cel, access: level, duration: r.maxDuration, time: now.UTC(),
+					}
+					if ok, _ := r.cond.eval(vars); !ok {
+						continue
+					}
+				}
+				ruleOffers = true
+				offered[level] = true
+			}
+			if !ruleOffers {
+				continue
+			}
+			o.Rules = append(o.Rules, r.name)
+			maxDur = max(maxDur, r.maxDuration)
+			if r.auto != nil && r.auto.cond == nil {
+				minAppr = 0
+			} else if minAppr < 0 || r.approvals < minAppr {
+				minAppr = r.approvals
+			}
+			for _, a := range r.approvers {
+				if !contains(o.Approvers, a) {
+					o.Approvers = append(o.Approvers, a)
+				}
+			}
+			if r.reasonPattern == nil && !r.reasonRequired {
+				allNeed = false
+			} else if pattern == "" && r.reasonPattern != nil {
+				pattern = r.reasonPattern.String()
+			}
+		}
+		if len(o.Rules) == 0 {
+			continue
+		}
+		for _, level := range res.access {
+			if offered[level] {
+				o.Access = append(o.Access, level)
+			}
+		}
+		o.Resource = res.name
+		o.Description = res.description
+		o.Provider = res.providerType
+		o.DefaultAccess = res.defaultAccess
+		if o.DefaultAccess == "" && len(res.access) == 1 {
+			o.DefaultAccess = res.access[0]
+		}
+		o.MaxDuration = FormatDuration(maxDur)
+		o.ApprovalRequired = minAppr != 0
+		o.ApprovalsRequired = minAppr
+		o.ReasonRequired = allNeed
+		if allNeed {
+			o.ReasonPattern = pattern
+		}
+		out = append(out, o)
+	}
+	return out
+}

@@ -1,0 +1,372 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jitaccess/jit"
+)
+
+// Apply commits c in one transaction: the request (inserted when its
+// Version is 0, else updated only if the stored version still equals
+// Version), the approval, the audit events (sealed onto the chain), job
+// deletions and then job enqueues (so a change may replace a job by
+// deleting and enqueueing its key), and the token.
+//
+// On success c.Request.Version is the stored version and c.Events hold
+// their sealed Seq, PrevHash and Hash. On any error nothing is written and
+// c is unchanged.
+//
+// Errors:
+//   - ECodeInvalid when c is malformed (checked before anything is written);
+//     this includes an update that would change a field fixed at submit
+//     (requester, resource, access, duration, reason, extends_id).
+//   - ECodeConflict when a request with c.Request.ID already exists (insert),
+//     the stored version differs from c.Request.Version (update), or the
+//     token's ID or hash is taken.
+//   - ECodeNotFound when the request to update, or the approval's request,
+//     does not exist.
+//   - Anything else is internal.
+func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
+	if err := validateChange(c); err != nil {
+		return err
+	}
+	if err := s.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWrite()
+
+	// Work on copies so that a failed transaction leaves c untouched.
+	events := make([]jit.AuditEvent, len(c.Events))
+	copy(events, c.Events)
+	head := s.head
+	var version int
+	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if c.Request != nil {
+			if version, err = s.putRequest(ctx, tx, c.Request); err != nil {
+				return err
+			}
+		}
+		if c.Approval != nil {
+			if err := insertApproval(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+		if head, err = appendEvents(ctx, tx, head, events); err != nil {
+			return err
+		}
+		for _, key := range c.DeleteJobs {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE key = ?`, key); err != nil {
+				return fmt.Errorf("sqlite: delete job %s: %w", key, err)
+			}
+		}
+		for _, j := range c.Enqueue {
+			if err := s.upsertJob(ctx, tx, j); err != nil {
+				return err
+			}
+		}
+		if c.Token != nil {
+			if err := s.insertToken(ctx, tx, c.Token); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Committed: advance the cached head and report what was stored.
+	s.head = head
+	copy(c.Events, events)
+	if c.Request != nil {
+		c.Request.Version = version
+	}
+	return nil
+}
+
+// validateChange rejects a malformed change before any write.
+func validateChange(c *jit.Change) error {
+	if c == nil {
+		return jit.Errorf(jit.ECodeInvalid, "change is nil")
+	}
+	if r := c.Request; r != nil {
+		switch {
+		case r.ID == "":
+			return jit.FieldErrorf("id", jit.ECodeInvalid, "request has no ID")
+		case r.Requester == "":
+			return jit.FieldErrorf("requester", jit.ECodeInvalid, "request %s has no requester", r.ID)
+		case r.Resource == "":
+			return jit.FieldErrorf("resource", jit.ECodeInvalid, "request %s has no resource", r.ID)
+		case !r.Status.Valid():
+			return jit.FieldErrorf("status", jit.ECodeInvalid, "request %s has unknown status %q", r.ID, r.Status)
+		case r.EndStatus != "" && !r.EndStatus.Valid():
+			return jit.FieldErrorf("end_status", jit.ECodeInvalid, "request %s has unknown end status %q", r.ID, r.EndStatus)
+		case r.CreatedAt.IsZero():
+			return jit.FieldErrorf("created_at", jit.ECodeInvalid, "request %s has no creation time", r.ID)
+		case r.Version < 0:
+			return jit.FieldErrorf("version", jit.ECodeInvalid, "request %s has negative version %d", r.ID, r.Version)
+		}
+	}
+	if a := c.Approval; a != nil {
+		switch {
+		case a.RequestID == "":
+			return jit.FieldErrorf("request_id", jit.ECodeInvalid, "approval has no request ID")
+		case a.Approver == "":
+			return jit.FieldErrorf("approver", jit.ECodeInvalid, "approval of %s has no approver", a.RequestID)
+		case a.At.IsZero():
+			return jit.FieldErrorf("at", jit.ECodeInvalid, "approval of %s has no time", a.RequestID)
+		}
+	}
+	for i, ev := range c.Events {
+		switch {
+		case ev.Action == "":
+			return jit.Errorf(jit.ECodeInvalid, "audit event %d has no action", i)
+		case ev.Actor == "":
+			return jit.Errorf(jit.ECodeInvalid, "audit event %d (%s) has no actor", i, ev.Action)
+		case ev.Time.IsZero():
+			return jit.Errorf(jit.ECodeInvalid, "audit event %d (%s) has no time", i, ev.Action)
+		}
+	}
+	for i, j := range c.Enqueue {
+		switch {
+		case j.Key == "":
+			return jit.Errorf(jit.ECodeInvalid, "job %d has no key", i)
+		case j.Kind == "":
+			return jit.Errorf(jit.ECodeInvalid, "job %s has no kind", j.Key)
+		case j.RunAt.IsZero():
+			return jit.Errorf(jit.ECodeInvalid, "job %s has no run time", j.Key)
+		case j.Attempt < 0:
+			return jit.Errorf(jit.ECodeInvalid, "job %s has negative attempt %d", j.Key, j.Attempt)
+		}
+	}
+	for i, key := range c.DeleteJobs {
+		if key == "" {
+			return jit.Errorf(jit.ECodeInvalid, "job key %d to delete is empty", i)
+		}
+	}
+	if t := c.Token; t != nil {
+		switch {
+		case t.ID == "":
+			return jit.FieldErrorf("id", jit.ECodeInvalid, "token has no ID")
+		case t.Email == "":
+			return jit.FieldErrorf("email", jit.ECodeInvalid, "token %s has no email", t.ID)
+		case !isSHA256Hex(t.Hash):
+			// Refuse anything but a digest, so that a plain token can
+			// never be stored by mistake.
+			return jit.FieldErrorf("hash", jit.ECodeInvalid, "token %s: hash must be a lowercase hex SHA-256 digest", t.ID)
+		}
+	}
+	return nil
+}
+
+func isSHA256Hex(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for _, c := range h {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// putRequest inserts or updates r and returns its new stored version.
+func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int, error) {
+	groups, err := jsonText("requester_groups", r.RequesterGroups)
+	if err != nil {
+		return 0, err
+	}
+	approvers, err := jsonText("approvers", r.Approvers)
+	if err != nil {
+		return 0, err
+	}
+	handle := any(nil)
+	if len(r.Handle) > 0 {
+		handle = r.Handle
+	}
+	if r.Version == 0 {
+		res, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+			ON CONFLICT (id) DO NOTHING`,
+			r.ID, r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID,
+			groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired, boolInt(r.AutoApproved),
+			r.CreatedAt.UnixMicro(), micros(r.UpdatedAt), micros(r.LapsesAt),
+			microsPtr(r.GrantedAt), microsPtr(r.ExpiresAt), microsPtr(r.EndedAt),
+			r.EndedBy, r.EndReason, string(r.EndStatus), handle)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: insert request %s: %w", r.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, fmt.Errorf("sqlite: insert request %s: %w", r.ID, err)
+		} else if n == 0 {
+			return 0, jit.Errorf(jit.ECodeConflict, "request %s already exists", r.ID)
+		}
+		return 1, nil
+	}
+
+	// The fields fixed at submit are conditions, not assignments: an
+	// approval is bound to them (invariant 1), so an update that would
+	// change one matches no row and is refused below.
+	res, err := tx.ExecContext(ctx, `UPDATE requests SET
+			requester_groups = ?, approvers = ?, status = ?, rule = ?, approvals_required = ?,
+			auto_approved = ?, updated_at = ?, lapses_at = ?, granted_at = ?, expires_at = ?,
+			ended_at = ?, ended_by = ?, end_reason = ?, end_status = ?, handle = ?,
+			version = version + 1
+		WHERE id = ? AND version = ?
+			AND requester = ? AND resource = ? AND access = ? AND duration_ns = ?
+			AND reason = ? AND extends_id = ?`,
+		groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired,
+		boolInt(r.AutoApproved), micros(r.UpdatedAt), micros(r.LapsesAt),
+		microsPtr(r.GrantedAt), microsPtr(r.ExpiresAt), microsPtr(r.EndedAt),
+		r.EndedBy, r.EndReason, string(r.EndStatus), handle,
+		r.ID, r.Version,
+		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: update request %s: %w", r.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: update request %s: %w", r.ID, err)
+	}
+	if n == 1 {
+		return r.Version + 1, nil
+	}
+	return 0, explainUpdateMiss(ctx, tx, r)
+}
+
+// explainUpdateMiss says why an update matched no row.
+func explainUpdateMiss(ctx context.Context, tx *sql.Tx, r *jit.Request) error {
+	var (
+		version                                     int
+		requester, resource, access, reason, extend string
+		duration                                    int64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT version, requester, resource, access, duration_ns, reason, extends_id
+		FROM requests WHERE id = ?`, r.ID).Scan(&version, &requester, &resource, &access, &duration, &reason, &extend)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jit.Errorf(jit.ECodeNotFound, "request %s not found", r.ID)
+	} else if err != nil {
+		return fmt.Errorf("sqlite: update request %s: %w", r.ID, err)
+	}
+	if version != r.Version {
+		return jit.Errorf(jit.ECodeConflict, "request %s changed concurrently (version %d, stored %d)", r.ID, r.Version, version)
+	}
+	for _, f := range []struct {
+		name string
+		same bool
+	}{
+		{"requester", requester == r.Requester},
+		{"resource", resource == r.Resource},
+		{"access", access == r.Access},
+		{"duration", duration == int64(r.Duration)},
+		{"reason", reason == r.Reason},
+		{"extends_id", extend == r.ExtendsID},
+	} {
+		if !f.same {
+			return jit.FieldErrorf(f.name, jit.ECodeInvalid, "request %s: %s is fixed at submit and cannot change", r.ID, f.name)
+		}
+	}
+	return fmt.Errorf("sqlite: update request %s matched no row", r.ID)
+}
+
+func insertApproval(ctx context.Context, tx *sql.Tx, c *jit.Change) error {
+	a := c.Approval
+	_, err := tx.ExecContext(ctx, `INSERT INTO approvals (request_id, approver, approved, comment, at)
+		VALUES (?, ?, ?, ?, ?)`, a.RequestID, a.Approver, boolInt(a.Approved), a.Comment, a.At.UnixMicro())
+	if isForeignKeyViolation(err) {
+		return jit.Errorf(jit.ECodeNotFound, "request %s not found", a.RequestID)
+	} else if err != nil {
+		return fmt.Errorf("sqlite: insert approval of %s: %w", a.RequestID, err)
+	}
+	return nil
+}
+
+// appendEvents seals events onto the chain after head, inserts them and
+// returns the new head. The events are sealed in place.
+func appendEvents(ctx context.Context, tx *sql.Tx, head chainHead, events []jit.AuditEvent) (chainHead, error) {
+	if len(events) == 0 {
+		return head, nil
+	}
+	for attempt := 0; ; attempt++ {
+		h := head
+		for i := range events {
+			events[i].Seal(h.seq, h.hash)
+			h = chainHead{seq: events[i].Seq, hash: events[i].Hash}
+		}
+		err := insertEvent(ctx, tx, &events[0])
+		if isPrimaryKeyViolation(err) && attempt == 0 {
+			// Another process appended since the head was cached. This
+			// transaction holds the write lock, so the head read now is
+			// current; reseal from it.
+			if head, err = loadHead(ctx, tx); err != nil {
+				return chainHead{}, err
+			}
+			continue
+		} else if err != nil {
+			return chainHead{}, err
+		}
+		for i := 1; i < len(events); i++ {
+			if err := insertEvent(ctx, tx, &events[i]); err != nil {
+				return chainHead{}, err
+			}
+		}
+		return h, nil
+	}
+}
+
+func insertEvent(ctx context.Context, tx *sql.Tx, ev *jit.AuditEvent) error {
+	details, err := detailsText(ev.Details)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit (seq, time, actor, action, request_id, reason,
+			source_kind, source_ip, source_ua, details, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.Seq, ev.Time.UnixMicro(), ev.Actor, ev.Action, ev.RequestID, ev.Reason,
+		ev.Source.Kind, ev.Source.IP, ev.Source.UserAgent, details, ev.PrevHash, ev.Hash)
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit event %d (%s): %w", ev.Seq, ev.Action, err)
+	}
+	return nil
+}
+
+// upsertJob enqueues j; when its key exists, one job remains, due at the
+// earlier time, with its attempts and lease kept.
+func (s *Store) upsertJob(ctx context.Context, tx *sql.Tx, j jit.Job) error {
+	created := j.CreatedAt
+	if created.IsZero() {
+		created = s.cfg.Clock.Now()
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO jobs (key, kind, request_id, run_at, attempt, last_error,
+			lease_owner, lease_until, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, '', NULL, ?)
+		ON CONFLICT (key) DO UPDATE SET run_at = min(jobs.run_at, excluded.run_at)`,
+		j.Key, string(j.Kind), j.RequestID, j.RunAt.UnixMicro(), j.Attempt, j.LastError, created.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("sqlite: enqueue job %s: %w", j.Key, err)
+	}
+	return nil
+}
+
+func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t *jit.Token) error {
+	created := t.CreatedAt
+	if created.IsZero() {
+		created = s.cfg.Clock.Now()
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, email, name, hash, created_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		t.ID, t.Email, t.Name, t.Hash, created.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("sqlite: insert token %s: %w", t.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: insert token %s: %w", t.ID, err)
+	} else if n == 0 {
+		return jit.Errorf(jit.ECodeConflict, "token %s or its hash already exists", t.ID)
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/jitaccess/jit"
+)
+
+// Limits of ListAudit.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)
+
+// ListAudit returns audit events matching f in Seq order. f.Limit defaults
+// to 100 and is capped at 1000; page with f.AfterSeq set to the last Seq
+// returned. Errors: ECodeInvalid for a negative limit or AfterSeq.
+func (s *Store) ListAudit(ctx context.Context, f jit.AuditFilter) ([]jit.AuditEvent, error) {
+	limit := f.Limit
+	switch {
+	case limit < 0:
+		return nil, jit.FieldErrorf("limit", jit.ECodeInvalid, "limit %d must not be negative", limit)
+	case limit == 0:
+		limit = DefaultAuditLimit
+	case limit > MaxAuditLimit:
+		limit = MaxAuditLimit
+	}
+	if f.AfterSeq < 0 {
+		return nil, jit.FieldErrorf("after", jit.ECodeInvalid, "after %d must not be negative", f.AfterSeq)
+	}
+	where := []string{"seq > ?"}
+	args := []any{f.AfterSeq}
+	if f.RequestID != "" {
+		where = append(where, "request_id = ?")
+		args = append(args, f.RequestID)
+	}
+	if f.Actor != "" {
+		where = append(where, "actor = ?")
+		args = append(args, f.Actor)
+	}
+	if f.Action != "" {
+		where = append(where, "action = ?")
+		args = append(args, f.Action)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "time >= ?")
+		args = append(args, f.Since.UnixMicro())
+	}
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, time, actor, action, request_id, reason,
+			source_kind, source_ip, source_ua, details, prev_hash, hash
+		FROM audit WHERE `+strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []jit.AuditEvent
+	for rows.Next() {
+		var (
+			ev      jit.AuditEvent
+			t       sql.NullInt64
+			details sql.NullString
+		)
+		if err := rows.Scan(&ev.Seq, &t, &ev.Actor, &ev.Action, &ev.RequestID, &ev.Reason,
+			&ev.Source.Kind, &ev.Source.IP, &ev.Source.UserAgent, &details, &ev.PrevHash, &ev.Hash); err != nil {
+			return nil, fmt.Errorf("sqlite: list audit: %w", err)
+		}
+		ev.Time = fromMicros(t)
+		if ev.Details, err = parseDetails(details); err != nil {
+			return nil, fmt.Errorf("sqlite: audit event %d: %w", ev.Seq, err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list audit: %w", err)
+	}
+	return out, nil
+}
