@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -40,9 +41,24 @@ type result struct {
 func main() {
 	clients := flag.Int("clients", 32, "concurrent clients (each a distinct user)")
 	duration := flag.Duration("duration", 20*time.Second, "how long to run")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and clients) to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lifecycle:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "lifecycle:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*clients, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "lifecycle:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
