@@ -22,6 +22,10 @@ type Input struct {
 	Duration time.Duration
 	Reason   string
 	Time     time.Time
+	// ReasonUnknown says the reason is not known yet (explaining a request
+	// before it is written): an empty reason then does not refuse a rule,
+	// and the explanation says what reason the rule needs.
+	ReasonUnknown bool
 }
 
 // Decision is the outcome of Policy.Decide.

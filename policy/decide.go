@@ -216,7 +216,11 @@ func (p *Policy) decide(w *who, in Input) Decision {
 			msg = fmt.Sprintf("duration %s is longer than the %s rule %s allows", FormatDuration(in.Duration), FormatDuration(r.maxDuration), r.name)
 			why = append(why, fmt.Sprintf("duration %s exceeds max_duration %s", FormatDuration(in.Duration), FormatDuration(r.maxDuration)))
 		}
-		if rc, rm := r.reasonProblem(reason); rc != "" {
+		if rc, rm := r.reasonProblem(reason); rc != "" && in.ReasonUnknown && reason == "" {
+			// Explaining without a reason: report the requirement instead
+			// of refusing on it.
+			why = append(why, "needs a reason: "+rm)
+		} else if rc != "" {
 			if code == "" {
 				code, msg = rc, rm
 			}
@@ -241,6 +245,9 @@ func (p *Policy) decide(w *who, in Input) Decision {
 		}
 		if autoWhy != "" {
 			line += "; " + autoWhy
+		}
+		if len(why) > 0 {
+			line += "; " + strings.Join(why, "; ")
 		}
 		d.Explanation = append(d.Explanation, line)
 		if chosen == nil || (applies && !auto) {

@@ -412,3 +412,26 @@ func TestDecideConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// Explaining a request before its reason is known reports the reason a
+// rule needs instead of refusing on it; a reason that is given is still
+// checked.
+func TestDecideWithReasonUnknown(t *testing.T) {
+	p := mustParse(t, testConfig)
+	in := Input{Requester: p.Identity("alice@example.com"), Resource: "demo-app", Duration: time.Hour, Time: workHours, ReasonUnknown: true}
+	d := p.Decide(in)
+	if !d.Allowed || d.Rule != "engineers-demo-app" {
+		t.Fatalf("explain without a reason: %+v", d)
+	}
+	if !has(d.Explanation, "needs a reason") || !has(d.Explanation, "(INC|CHG)") {
+		t.Fatalf("explanation does not say what reason is needed: %q", d.Explanation)
+	}
+	in.Reason = "because"
+	if d := p.Decide(in); d.Allowed || d.Code != jit.ECodeJustificationBad {
+		t.Fatalf("a given reason that does not match: %+v", d)
+	}
+	in.Reason, in.ReasonUnknown = "", false
+	if d := p.Decide(in); d.Allowed || d.Code != jit.ECodeJustificationNeed {
+		t.Fatalf("a submit without a reason: %+v", d)
+	}
+}

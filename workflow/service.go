@@ -539,7 +539,8 @@ func (s *Service) Explain(ctx context.Context, in ExplainInput) (policy.Decision
 	if in.Duration == 0 {
 		in.Duration = time.Hour
 	}
-	return p.Decide(policy.Input{Requester: subject, Resource: in.Resource, Access: in.Access, Duration: in.Duration, Reason: in.Reason, Time: s.now()}), nil
+	return p.Decide(policy.Input{Requester: subject, Resource: in.Resource, Access: in.Access, Duration: in.Duration,
+		Reason: in.Reason, ReasonUnknown: strings.TrimSpace(in.Reason) == "", Time: s.now()}), nil
 }
 
 // Audit returns audit events: admins see all, others the events of
