@@ -50,12 +50,45 @@ func authzInput(r *http.Request) (workflow.AuthzInput, error) {
 	if err != nil {
 		return workflow.AuthzInput{}, jit.Errorf(jit.ECodeInvalid, "malformed query string")
 	}
+	var in workflow.AuthzInput
 	if vals, ok := q["resource"]; ok {
 		if len(vals) != 1 || strings.TrimSpace(vals[0]) == "" {
 			return workflow.AuthzInput{}, jit.FieldErrorf("resource", jit.ECodeInvalid, "resource must be given once and not be empty")
 		}
-		return workflow.AuthzInput{Resource: strings.TrimSpace(vals[0])}, nil
+		in.Resource = strings.TrimSpace(vals[0])
 	}
+	// The proxy's view of the original request decides the route; a
+	// resource named as well must own that route (the service checks), so
+	// a ?resource= that the client smuggled through the proxy cannot pick
+	// another resource.
+	routed, err := proxyRoute(r)
+	if err != nil {
+		return workflow.AuthzInput{}, err
+	}
+	if routed.Host != "" || routed.Path != "" {
+		routed.Resource = in.Resource
+		return routed, nil
+	}
+	if in.Resource != "" {
+		return in, nil
+	}
+	return workflow.AuthzInput{}, jit.FieldErrorf("resource", jit.ECodeInvalid,
+		"name the resource (?resource=) or send X-Forwarded-Host and X-Forwarded-Uri, or X-Original-URL")
+}
+
+// errEncodedSeparator refuses paths that hide a separator or dot segment
+// in percent-encoding: the app behind the proxy may decode them after
+// routing and serve a path other than the one checked.
+var errEncodedSeparator = jit.FieldErrorf("path", jit.ECodeForbidden, "the path contains an encoded /, \\ or dot; refused")
+
+func hasEncodedSeparator(u *url.URL) bool {
+	raw := strings.ToLower(u.EscapedPath())
+	return strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") || strings.Contains(raw, "%2e")
+}
+
+// proxyRoute reads the original host and path from the proxy's headers;
+// both are empty when the proxy sent none.
+func proxyRoute(r *http.Request) (workflow.AuthzInput, error) {
 	if host := firstValue(r.Header.Get("X-Forwarded-Host")); host != "" {
 		uri := r.Header.Get("X-Forwarded-Uri")
 		if uri == "" {
@@ -65,6 +98,9 @@ func authzInput(r *http.Request) (workflow.AuthzInput, error) {
 		if err != nil || u.Host != "" {
 			return workflow.AuthzInput{}, jit.FieldErrorf("X-Forwarded-Uri", jit.ECodeInvalid, "X-Forwarded-Uri %q is not a request path", truncate(uri, 200))
 		}
+		if hasEncodedSeparator(u) {
+			return workflow.AuthzInput{}, errEncodedSeparator
+		}
 		return workflow.AuthzInput{Host: normHost(host), Path: cleanPath(u.Path)}, nil
 	}
 	if orig := r.Header.Get("X-Original-URL"); orig != "" {
@@ -72,10 +108,12 @@ func authzInput(r *http.Request) (workflow.AuthzInput, error) {
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			return workflow.AuthzInput{}, jit.FieldErrorf("X-Original-URL", jit.ECodeInvalid, "X-Original-URL %q is not an absolute http(s) URL", truncate(orig, 200))
 		}
+		if hasEncodedSeparator(u) {
+			return workflow.AuthzInput{}, errEncodedSeparator
+		}
 		return workflow.AuthzInput{Host: normHost(u.Host), Path: cleanPath(u.Path)}, nil
 	}
-	return workflow.AuthzInput{}, jit.FieldErrorf("resource", jit.ECodeInvalid,
-		"name the resource (?resource=) or send X-Forwarded-Host and X-Forwarded-Uri, or X-Original-URL")
+	return workflow.AuthzInput{}, nil
 }
 
 // firstValue returns the first of a comma-separated header value: the

@@ -22,8 +22,9 @@ type routedProvider struct {
 	enforced bool
 }
 
-func (routedProvider) Match(host, path string) bool { return host == "a.example" }
-func (r routedProvider) StoreEnforced() bool        { return r.enforced }
+func (routedProvider) Match(host, path string) bool     { return host == "a.example" }
+func (routedProvider) Route() (host, pathPrefix string) { return "a.example", "/" }
+func (r routedProvider) StoreEnforced() bool            { return r.enforced }
 
 type wrapping struct {
 	plainProvider

@@ -121,7 +121,10 @@ type Closer interface {
 
 // Router is an optional capability of providers that guard HTTP routes
 // (forward-auth). Match reports whether a request to host and path is for
-// this provider's resource.
+// this provider's resource; Route describes the route ("" host for any
+// host, "*.example.com" for a wildcard) so that when several resources
+// match, the most specific one is chosen.
 type Router interface {
 	Match(host, path string) bool
+	Route() (host, pathPrefix string)
 }

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jitaccess/jit"
@@ -83,7 +84,10 @@ func (s *Service) RevokeDisallowed(ctx context.Context) error {
 // Authz is the forward-auth decision for the caller: allowed while the
 // caller has an active grant on the resource whose expires_at has not
 // passed, checked here so that access ends on time even if the revoke
-// job is late.
+// job is late. When a proxy passes the original host and path, the
+// resource is the one whose route matches them; a resource named as well
+// must be that one, so that a name smuggled into the query string cannot
+// open another resource's route.
 func (s *Service) Authz(ctx context.Context, in AuthzInput) (AuthzResult, error) {
 	who, err := caller(ctx)
 	if err != nil {
@@ -91,12 +95,16 @@ func (s *Service) Authz(ctx context.Context, in AuthzInput) (AuthzResult, error)
 	}
 	p := s.policy.Get()
 	res := in.Resource
-	if res == "" {
-		res = s.route(p, in.Host, in.Path)
-		if res == "" {
-			return AuthzResult{Reason: fmt.Sprintf("no resource guards %s%s", in.Host, in.Path)}, nil
+	if in.Host != "" || in.Path != "" {
+		routed := s.route(p, in.Host, in.Path)
+		switch {
+		case routed == "":
+			return AuthzResult{Resource: res, Reason: fmt.Sprintf("no resource guards %s%s", in.Host, in.Path)}, nil
+		case res != "" && routed != res:
+			return AuthzResult{Resource: res, Reason: fmt.Sprintf("%s%s belongs to resource %s, not %s", in.Host, in.Path, routed, res)}, nil
 		}
-	} else if _, ok := p.Resource(res); !ok {
+		res = routed
+	} else if _, ok := p.Resource(res); !ok || res == "" {
 		return AuthzResult{Resource: res, Reason: "unknown resource " + res}, nil
 	}
 	now := s.now()
@@ -110,19 +118,34 @@ func (s *Service) Authz(ctx context.Context, in AuthzInput) (AuthzResult, error)
 	return AuthzResult{Allowed: true, Resource: res, RequestID: r.ID, ExpiresAt: r.ExpiresAt}, nil
 }
 
-// route finds the first resource (in config order) whose provider guards
-// host and path.
+// route finds the resource whose provider guards host and path. When
+// several match, the most specific route wins: an exact host over a
+// wildcard host over any host, then the longest path prefix; config order
+// breaks ties.
 func (s *Service) route(p *policy.Policy, host, path string) string {
+	best, bestScore := "", -1
 	for _, ri := range p.Resources() {
 		prov, ok := p.Provider(ri.Name)
 		if !ok {
 			continue
 		}
-		if rt, ok := provider.As[provider.Router](prov); ok && rt.Match(host, path) {
-			return ri.Name
+		rt, ok := provider.As[provider.Router](prov)
+		if !ok || !rt.Match(host, path) {
+			continue
+		}
+		h, prefix := rt.Route()
+		hostScore := 0
+		switch {
+		case strings.HasPrefix(h, "*"):
+			hostScore = 1
+		case h != "":
+			hostScore = 2
+		}
+		if score := hostScore<<16 + len(prefix); score > bestScore {
+			best, bestScore = ri.Name, score
 		}
 	}
-	return ""
+	return best
 }
 
 // Maintain refreshes the gauges that come from the store (requests by

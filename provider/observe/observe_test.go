@@ -81,9 +81,10 @@ func (m *memory) has(id string) bool {
 // router adds the optional capabilities to memory.
 type router struct{ *memory }
 
-func (router) Match(host, path string) bool { return host == "demo.localhost" }
-func (router) StoreEnforced() bool          { return false }
-func (router) Close() error                 { return nil }
+func (router) Match(host, path string) bool     { return host == "demo.localhost" }
+func (router) Route() (host, pathPrefix string) { return "demo.localhost", "/" }
+func (router) StoreEnforced() bool              { return false }
+func (router) Close() error                     { return nil }
 
 func TestConformanceThroughWrapper(t *testing.T) {
 	mem := newMemory()
