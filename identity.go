@@ -15,6 +15,12 @@ type Identity struct {
 	// Via says how the identity was established: "token", "dev-token",
 	// "proxy-jwt", "system".
 	Via string `json:"via"`
+	// ClaimGroups are the groups the credential itself asserted (a proxy
+	// JWT's groups claim), as opposed to those config gives the email.
+	// Only these are recorded with a request: config membership is always
+	// read from the policy in force, so removing someone from a group in
+	// config takes effect on their requests and grants.
+	ClaimGroups []string `json:"-"`
 }
 
 // InGroup reports whether the identity is a member of group.

@@ -306,9 +306,43 @@ func TestDenyExtendAndRevoke(t *testing.T) {
 	if rv.EndedBy != "carol@example.com" || rv.EndReason != "incident closed" {
 		t.Fatalf("revoked: %+v", rv)
 	}
-	// The extension is its own grant and stays until it is ended too.
-	if ok, res, err := alice.Authz(ctx, "demo-app"); err != nil || !ok || res.RequestID != ext.ID {
-		t.Fatalf("authz through the extension: ok=%v res=%+v err=%v", ok, res, err)
+	// Revoking access ends its extension too.
+	ev := waitStatus(t, alice, ext.ID, jit.StatusRevoked, jit.StatusActive, jit.StatusRevoking)
+	if ev.EndedBy != jit.SystemActor || !strings.Contains(ev.EndReason, "incident closed") {
+		t.Fatalf("extension ended by %q for %q", ev.EndedBy, ev.EndReason)
+	}
+	if ok, _, err := alice.Authz(ctx, "demo-app"); err != nil || ok {
+		t.Fatalf("authz after revoking access and its extension: ok=%v err=%v", ok, err)
+	}
+}
+
+// TestExtensionsCannotExceedTheRuleMaximum: an extension is judged on the
+// time it leaves the requester with, so chaining them stays within the
+// rule's max_duration (8h in the demo policy) from now.
+func TestExtensionsCannotExceedTheRuleMaximum(t *testing.T) {
+	srv := jitdtest.Start(t, jitdtest.Options{})
+	ctx := context.Background()
+	alice, bob := newClient(t, srv, jitdtest.Alice), newClient(t, srv, jitdtest.Bob)
+	r, err := alice.Submit(ctx, client.SubmitRequest{Resource: "demo-app", Duration: "2h", Reason: "INC-9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Approve(ctx, r.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, alice, r.ID, jit.StatusActive, jit.StatusApproved, jit.StatusGranting)
+	_, err = alice.Extend(ctx, r.ID, "7h", "INC-9")
+	wantCode(t, err, jit.ECodeDurationTooLong)
+	if _, err := alice.Extend(ctx, r.ID, "5h", "INC-9"); err != nil {
+		t.Fatalf("an extension within the maximum: %v", err)
+	}
+	// Relinquishing ends the pending extension as well.
+	if _, err := alice.Relinquish(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	page, err := alice.List(ctx, client.ListOptions{Scope: "mine", Statuses: []jit.Status{jit.StatusPending}})
+	if err != nil || len(page.Items) != 0 {
+		t.Fatalf("pending after relinquish: %+v %v", page, err)
 	}
 }
 

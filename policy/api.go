@@ -91,6 +91,10 @@ type ApproveCheck struct {
 	// the request is no longer allowed by current policy.
 	Code    string
 	Message string
+	// ApprovalsRequired is what the rule allowing the request asks for
+	// now (0 when it approves automatically); a request that was submitted
+	// under a laxer rule needs the larger of this and its own count.
+	ApprovalsRequired int
 }
 
 // ResourceInfo exposes a configured resource.

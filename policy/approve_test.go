@@ -34,7 +34,7 @@ func TestCheckApprover(t *testing.T) {
 		{"peer approving own request", jit.Identity{Email: "alice@example.com"}, peersReq, workHours, jit.ECodeSelfApproval, "prod-db-read"},
 		{"self approval allowed", jit.Identity{Email: "gina@example.com"}, selfReq, workHours, "", ""},
 		{"user approver", jit.Identity{Email: "carol@example.com"}, selfReq, workHours, "", ""},
-		{"no longer allowed now", jit.Identity{Email: "ivan@example.com"}, selfReq, night, jit.ECodeNotAllowed, "request is no longer allowed by policy: "},
+		{"made when its rule's condition was false", jit.Identity{Email: "ivan@example.com"}, selfReq, night, jit.ECodeNotAllowed, "request is no longer allowed by policy: "},
 		{"rule without approvers", jit.Identity{Email: "bob@example.com", Groups: []string{"sre"}}, autoReq, workHours, jit.ECodeNotApprover, "no approvers"},
 		{"groups recorded at submit count", jit.Identity{Email: "bob@example.com"},
 			&jit.Request{Requester: "zed@example.com", RequesterGroups: []string{"engineering"}, Resource: "demo-app", Access: "user", Duration: time.Hour, Reason: "INC-2"},
@@ -45,7 +45,9 @@ func TestCheckApprover(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := p.CheckApprover(tt.approver, tt.req, tt.at)
+			req := *tt.req
+			req.CreatedAt = tt.at // requests are decided as of their submit time
+			got := p.CheckApprover(tt.approver, &req, tt.at.Add(12*time.Hour))
 			if got.OK != (tt.code == "") || got.Code != tt.code {
 				t.Fatalf("CheckApprover = %+v, want code %q", got, tt.code)
 			}

@@ -350,8 +350,8 @@ func (p *Policy) approverEmails(r *rule, requester string) []string {
 
 // CheckApprover decides whether approver may approve (or deny) req now:
 // the request must still be allowed by this policy (it is decided again
-// with the requester's current config groups merged with the groups
-// recorded at submit, at time now) and the approver must be eligible under
+// with the requester's current config groups merged with the groups their
+// credential asserted at submit, at the request's submit time) and the approver must be eligible under
 // the rule that allows it (users, groups, or peers: others eligible to
 // request under the same rule), and not the requester unless the rule
 // allows self-approval. Admins are not approvers by being admins. It has
@@ -364,9 +364,12 @@ func (p *Policy) CheckApprover(approver jit.Identity, req *jit.Request, now time
 		}
 	}
 	rw := p.who(requester)
+	// The request is decided as it was made: at its submit time, so that a
+	// time-of-day condition judges when it was asked for, not when someone
+	// gets round to approving it.
 	d := p.decide(&rw, Input{
 		Requester: requester, Resource: req.Resource, Access: req.Access,
-		Duration: req.Duration, Reason: req.Reason, Time: now,
+		Duration: req.Duration, Reason: req.Reason, Time: req.CreatedAt,
 	})
 	if !d.Allowed {
 		return ApproveCheck{Code: jit.ECodeNotAllowed, Message: "request is no longer allowed by policy: " + d.Message}
@@ -377,13 +380,13 @@ func (p *Policy) CheckApprover(approver jit.Identity, req *jit.Request, now time
 		return ApproveCheck{Code: jit.ECodeSelfApproval, Message: fmt.Sprintf("you cannot approve your own request (rule %s does not allow self-approval)", r.name)}
 	}
 	if r.approverUsers[aw.email] {
-		return ApproveCheck{OK: true}
+		return ApproveCheck{OK: true, ApprovalsRequired: d.ApprovalsRequired}
 	}
 	if _, ok := aw.inAny(r.approverGroups); ok {
-		return ApproveCheck{OK: true}
+		return ApproveCheck{OK: true, ApprovalsRequired: d.ApprovalsRequired}
 	}
 	if r.peers && r.requester(&aw) != "" {
-		return ApproveCheck{OK: true}
+		return ApproveCheck{OK: true, ApprovalsRequired: d.ApprovalsRequired}
 	}
 	if len(r.approvers) == 0 {
 		return ApproveCheck{Code: jit.ECodeNotApprover, Message: fmt.Sprintf("rule %s has no approvers; its requests are approved automatically", r.name)}

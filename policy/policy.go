@@ -85,6 +85,13 @@ func (p *Policy) Identity(email string) jit.Identity {
 	return jit.Identity{Email: e, Groups: append(make([]string, 0, len(gs)), gs...), Admin: p.isAdmin(e, gs)}
 }
 
+// IsAdmin reports whether email, or one of groups (config groups and
+// groups asserted by a credential alike), is listed in admins.
+func (p *Policy) IsAdmin(email string, groups []string) bool {
+	e := normEmail(email)
+	return p.isAdmin(e, groups, p.people[e])
+}
+
 // DisplayName is the name identities[].name gives email, or "".
 func (p *Policy) DisplayName(email string) string { return p.names[normEmail(email)] }
 

@@ -37,8 +37,11 @@ func (s *Service) finishJob(ctx context.Context, j jit.Job, events []jit.AuditEv
 // still allowed, and why not otherwise. Eligibility is checked again at
 // every step, so a policy change between submit and grant is honoured.
 func (s *Service) stillAllowed(p *policy.Policy, r *jit.Request) string {
+	// Decided as it was made (at its submit time), so that only a change
+	// of policy or of the requester's groups can end it, not the clock
+	// passing a time-of-day condition.
 	d := p.Decide(policy.Input{Requester: s.requesterIdentity(p, r), Resource: r.Resource, Access: r.Access,
-		Duration: r.Duration, Reason: r.Reason, Time: s.now()})
+		Duration: r.Duration, Reason: r.Reason, Time: r.CreatedAt})
 	if d.Allowed {
 		return ""
 	}
@@ -135,6 +138,18 @@ func (s *Service) runGrant(ctx context.Context, j jit.Job) error {
 		Events:     []jit.AuditEvent{systemEvent(done, jit.ActionGrant, n, "", map[string]string{"expires_at": expiresAt.Format(time.RFC3339Nano)})},
 		Enqueue:    []jit.Job{jit.NewJob(jit.JobRevoke, n.ID, expiresAt)},
 		DeleteJobs: []string{j.Key},
+	}
+	// The policy may have changed while the provider worked; the reload's
+	// sweep only sees active grants, so a grant that the new policy
+	// forbids is revoked the moment it is recorded.
+	if why := s.stillAllowed(s.policy.Get(), n); why != "" {
+		rn, err := Transition(n, Event{Kind: EvRevoke, Actor: jit.SystemActor, At: done, Text: why})
+		if err != nil {
+			return err
+		}
+		c.Request = rn
+		c.Events = append(c.Events, systemEvent(done, jit.ActionRevoke, rn, why, nil))
+		c.Enqueue = []jit.Job{jit.NewJob(jit.JobRevoke, n.ID, done)}
 	}
 	if err := s.apply(ctx, c); err != nil {
 		return fmt.Errorf("record grant of %s: %w", r.ID, err)

@@ -150,10 +150,20 @@ func (s *Service) route(p *policy.Policy, host, path string) string {
 
 // Maintain refreshes the gauges that come from the store (requests by
 // status, overdue grants) every interval until ctx ends.
+//
+// Every sweepEvery ticks (and at once) it also revokes active grants the
+// policy no longer allows: the reload sweep may have failed for one of
+// them, or the policy file may have changed while jitd was down.
 func (s *Service) Maintain(ctx context.Context, interval time.Duration) {
+	const sweepEvery = 6
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
+		if tick%sweepEvery == 0 {
+			if err := s.RevokeDisallowed(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("revoke grants the policy no longer allows", "err", err)
+			}
+		}
 		s.refreshGauges(ctx)
 		select {
 		case <-ctx.Done():

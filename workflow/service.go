@@ -99,18 +99,24 @@ func (s *Service) Whoami(ctx context.Context) (jit.Identity, error) { return cal
 // ResolveIdentity merges what config knows of email (groups, admin) with
 // groups asserted by the authenticator (token claims).
 func (s *Service) ResolveIdentity(email string, groups []string, via string) jit.Identity {
-	id := s.policy.Get().Identity(strings.ToLower(strings.TrimSpace(email)))
+	p := s.policy.Get()
+	id := p.Identity(strings.ToLower(strings.TrimSpace(email)))
 	for _, g := range groups {
 		if !slices.Contains(id.Groups, g) {
 			id.Groups = append(id.Groups, g)
 		}
+		if !slices.Contains(id.ClaimGroups, g) {
+			id.ClaimGroups = append(id.ClaimGroups, g)
+		}
 	}
+	id.Admin = p.IsAdmin(id.Email, id.Groups)
 	id.Via = via
 	return id
 }
 
 // requesterIdentity is the requester of r as policy sees them now: what
-// config says of them, plus the groups they had at submit.
+// config says of them today, plus the groups their credential asserted at
+// submit (jit cannot ask the identity provider again).
 func (s *Service) requesterIdentity(p *policy.Policy, r *jit.Request) jit.Identity {
 	id := p.Identity(r.Requester)
 	for _, g := range r.RequesterGroups {
@@ -182,7 +188,14 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 	p := s.policy.Get()
 	now := s.now()
 	in.Reason = strings.TrimSpace(in.Reason)
-	d := p.Decide(policy.Input{Requester: id, Resource: in.Resource, Access: in.Access, Duration: in.Duration, Reason: in.Reason, Time: now})
+	decideFor := in.Duration
+	if extends != nil && extends.ExpiresAt != nil && extends.ExpiresAt.After(now) && in.Duration > 0 {
+		// An extension adds its duration to what is left of the access it
+		// extends; policy judges the whole, so chaining extensions cannot
+		// exceed a rule's max_duration from now.
+		decideFor += extends.ExpiresAt.Sub(now)
+	}
+	d := p.Decide(policy.Input{Requester: id, Resource: in.Resource, Access: in.Access, Duration: decideFor, Reason: in.Reason, Time: now})
 	if !d.Allowed {
 		return nil, d.Err()
 	}
@@ -194,7 +207,7 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 		Access:            d.Access,
 		Duration:          in.Duration,
 		Reason:            in.Reason,
-		RequesterGroups:   append([]string(nil), id.Groups...),
+		RequesterGroups:   append([]string(nil), id.ClaimGroups...),
 		Approvers:         append([]string{}, d.Approvers...),
 		Status:            jit.StatusPending,
 		Rule:              d.Rule,
@@ -325,7 +338,20 @@ func requesterOnly(verb string) func(p *policy.Policy, who jit.Identity, r *jit.
 // Approve records the caller's approval. Once enough distinct approvers
 // have approved, the grant job starts.
 func (s *Service) Approve(ctx context.Context, id, comment string) (*jit.Request, error) {
-	return s.transition(ctx, id, approverCheck(s), EvApprove, jit.ActionApprove, strings.TrimSpace(comment),
+	check := func(p *policy.Policy, who jit.Identity, r *jit.Request) error {
+		chk := p.CheckApprover(who, r, s.now())
+		if !chk.OK {
+			return jit.Errorf(chk.Code, "%s", chk.Message)
+		}
+		// A rule tightened after submit (more approvals) applies to
+		// requests still waiting; a loosened one does not lower the
+		// count the request was filed with.
+		if chk.ApprovalsRequired > r.ApprovalsRequired {
+			r.ApprovalsRequired = chk.ApprovalsRequired
+		}
+		return nil
+	}
+	return s.transition(ctx, id, check, EvApprove, jit.ActionApprove, strings.TrimSpace(comment),
 		func(n *jit.Request, now time.Time) ([]jit.Job, []string) {
 			if n.Status == jit.StatusApproved {
 				return []jit.Job{jit.NewJob(jit.JobGrant, n.ID, now)}, []string{jit.JobKey(jit.JobLapse, n.ID)}
@@ -358,7 +384,11 @@ func revokeNow(n *jit.Request, now time.Time) ([]jit.Job, []string) {
 
 // Relinquish ends the caller's own active access early.
 func (s *Service) Relinquish(ctx context.Context, id string) (*jit.Request, error) {
-	return s.transition(ctx, id, requesterOnly("relinquish"), EvRelinquish, jit.ActionRelinquish, "", revokeNow)
+	r, err := s.transition(ctx, id, requesterOnly("relinquish"), EvRelinquish, jit.ActionRelinquish, "", revokeNow)
+	if err == nil {
+		s.endExtensions(ctx, r, "the access it extends was relinquished")
+	}
+	return r, err
 }
 
 // Revoke ends someone's active access. Admins may revoke anything; the
@@ -377,7 +407,11 @@ func (s *Service) Revoke(ctx context.Context, id, reason string) (*jit.Request, 
 		}
 		return jit.Errorf(jit.ECodeForbidden, "only admins and approvers of request %s can revoke it", r.ID)
 	}
-	return s.transition(ctx, id, check, EvRevoke, jit.ActionRevoke, reason, revokeNow)
+	r, err := s.transition(ctx, id, check, EvRevoke, jit.ActionRevoke, reason, revokeNow)
+	if err == nil {
+		s.endExtensions(ctx, r, "the access it extends was revoked: "+reason)
+	}
+	return r, err
 }
 
 // Extend files a new request, linked to id, for more time on the caller's
@@ -402,6 +436,52 @@ func (s *Service) Extend(ctx context.Context, id string, in ExtendInput) (*jit.R
 		return nil, jit.Errorf(jit.ECodeInvalidState, "cannot extend request %s: it is %s (needs active)", id, orig.Status)
 	}
 	return s.submit(ctx, who, SubmitInput{Resource: orig.Resource, Access: orig.Access, Duration: in.Duration, Reason: in.Reason}, orig)
+}
+
+// endExtensions ends the extensions linked to orig (and theirs), so that
+// revoking or relinquishing access ends all of it: pending and approved
+// extensions are cancelled, active ones revoked.
+func (s *Service) endExtensions(ctx context.Context, orig *jit.Request, why string) {
+	f := jit.RequestFilter{Requester: orig.Requester, Resource: orig.Resource,
+		Statuses: []jit.Status{jit.StatusPending, jit.StatusApproved, jit.StatusActive}, Limit: 500}
+	reqs, err := s.store.ListRequests(ctx, f)
+	if err != nil {
+		s.log.Error("find extensions to end", "request", orig.ID, "err", err)
+		return
+	}
+	for _, r := range reqs {
+		if r.ExtendsID != orig.ID {
+			continue
+		}
+		ended, err := s.update(ctx, r.ID, func(r *jit.Request) (*jit.Change, error) {
+			now := s.now()
+			var n *jit.Request
+			var err error
+			var action string
+			var jobs []jit.Job
+			var drop []string
+			switch r.Status {
+			case jit.StatusPending, jit.StatusApproved:
+				n, err = Transition(r, Event{Kind: EvCancel, Actor: jit.SystemActor, At: now, Text: why})
+				action, drop = jit.ActionCancel, []string{jit.JobKey(jit.JobLapse, r.ID), jit.JobKey(jit.JobGrant, r.ID)}
+			case jit.StatusActive:
+				n, err = Transition(r, Event{Kind: EvRevoke, Actor: jit.SystemActor, At: now, Text: why})
+				action, jobs = jit.ActionRevoke, []jit.Job{jit.NewJob(jit.JobRevoke, r.ID, now)}
+			default:
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			return &jit.Change{Request: n, Events: []jit.AuditEvent{systemEvent(now, action, n, why, map[string]string{"extends": orig.ID})},
+				Enqueue: jobs, DeleteJobs: drop}, nil
+		})
+		if err != nil {
+			s.log.Error("end extension", "request", r.ID, "extends", orig.ID, "err", err)
+			continue
+		}
+		s.endExtensions(ctx, ended, why)
+	}
 }
 
 // Get returns a request the caller may see.
@@ -497,15 +577,20 @@ func (s *Service) List(ctx context.Context, in ListInput) (Page, error) {
 		}
 		return page, nil
 	}
-	// Filtered scopes read the store in batches until the page is full.
+	// Filtered scopes read the store in batches until the page is full,
+	// but look at no more than maxScan rows per call: a caller who may see
+	// little of a large table gets a short page and a cursor to go on
+	// from, rather than one call that reads everything.
+	const maxScan = 2000
 	page := Page{Items: []*jit.Request{}}
 	f.Limit = 200
-	for {
+	for scanned := 0; ; {
 		batch, err := s.store.ListRequests(ctx, f)
 		if err != nil {
 			return Page{}, err
 		}
 		for _, r := range batch {
+			scanned++
 			if !keep(r) {
 				continue
 			}
@@ -519,6 +604,10 @@ func (s *Service) List(ctx context.Context, in ListInput) (Page, error) {
 			return page, nil
 		}
 		f.After = batch[len(batch)-1].ID
+		if scanned >= maxScan {
+			page.Next = f.After
+			return page, nil
+		}
 	}
 }
 

@@ -28,6 +28,8 @@ type target struct {
 	revokeErrs  []error
 	grantCalls  int
 	revokeCalls int
+	// onGrant runs inside Grant, after the access is created.
+	onGrant func()
 }
 
 var targets sync.Map // resource name → *target
@@ -51,6 +53,11 @@ func (t *target) Grant(ctx context.Context, req provider.GrantRequest) (provider
 		}
 	}
 	t.access[req.RequestID] = req.ExpiresAt
+	if t.onGrant != nil {
+		t.mu.Unlock()
+		t.onGrant()
+		t.mu.Lock()
+	}
 	return provider.GrantResponse{Handle: json.RawMessage(`{"id":"` + req.RequestID + `"}`)}, nil
 }
 
@@ -533,5 +540,98 @@ func TestAuditChainCoversLifecycle(t *testing.T) {
 	// The relinquished grant's expiry job is gone with it.
 	if jobs, _ := e.store.ListJobs(context.Background(), "", 10); len(jobs) != 0 {
 		t.Fatalf("jobs left: %+v", jobs)
+	}
+}
+
+func (e *env) swapPolicy(edit func(string) string) {
+	e.t.Helper()
+	p, err := policy.Parse("edited.yaml", []byte(edit(strings.ReplaceAll(basePolicy, "RES", e.resource()))))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.holder.Swap(p)
+}
+
+// Removing the requester from the group that allowed a grant ends it: the
+// groups config gave at submit are not frozen into the request.
+func TestRemovingRequesterFromGroupRevokesGrant(t *testing.T) {
+	e := newEnv(t)
+	alice := jit.WithIdentity(context.Background(), e.svc.ResolveIdentity("alice@example.com", nil, "token"))
+	r, err := e.svc.Submit(alice, workflow.SubmitInput{Resource: e.resource(), Duration: 30 * time.Minute, Reason: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.runDue()
+	if len(e.get(r.ID).RequesterGroups) != 0 {
+		t.Fatalf("config groups recorded with the request: %v", e.get(r.ID).RequesterGroups)
+	}
+	e.swapPolicy(func(s string) string {
+		return strings.Replace(s, "{email: alice@example.com, groups: [engineering]}", "{email: alice@example.com, groups: [sales]}", 1)
+	})
+	if err := e.svc.RevokeDisallowed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.runDue()
+	if got := e.get(r.ID); got.Status != jit.StatusRevoked || !strings.Contains(got.EndReason, "no longer allowed") || e.target.has(r.ID) {
+		t.Fatalf("after group removal: %s %q", got.Status, got.EndReason)
+	}
+}
+
+// Groups asserted by a credential (a proxy JWT's claim) are recorded, and
+// count for admin rights as config groups do.
+func TestClaimGroups(t *testing.T) {
+	e := newEnv(t)
+	e.swapPolicy(func(s string) string {
+		return strings.Replace(s, "admins: [carol@example.com]", "admins: [carol@example.com, \"group:secops\"]", 1)
+	})
+	zed := e.svc.ResolveIdentity("zed@example.com", []string{"engineering", "secops"}, "proxy-jwt")
+	if !zed.Admin || len(zed.ClaimGroups) != 2 {
+		t.Fatalf("identity from claims: %+v", zed)
+	}
+	r, err := e.svc.Submit(jit.WithIdentity(context.Background(), zed), workflow.SubmitInput{Resource: e.resource(), Duration: 30 * time.Minute, Reason: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(r.ID).RequesterGroups; len(got) != 2 {
+		t.Fatalf("claim groups not recorded: %v", got)
+	}
+	// Without the recorded claim, zed (unknown to config) could not be
+	// re-checked as an engineer at grant time.
+	e.runDue()
+	if e.get(r.ID).Status != jit.StatusActive {
+		t.Fatalf("grant for a claims-only requester: %s %q", e.get(r.ID).Status, e.get(r.ID).EndReason)
+	}
+}
+
+// A rule tightened while a request waits applies to it.
+func TestTightenedRuleRaisesApprovalCount(t *testing.T) {
+	e := newEnv(t)
+	r := e.submit("alice@example.com", workflow.SubmitInput{Duration: 6 * time.Hour, Reason: "x"}) // peers rule, 1 approval
+	e.swapPolicy(func(s string) string {
+		return strings.Replace(s, "    approvers: {peers: true}\n", "    approvers: {peers: true}\n    approvals: 2\n", 1)
+	})
+	a, err := e.svc.Approve(as("erin@example.com"), r.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Status != jit.StatusPending || a.ApprovalsRequired != 2 {
+		t.Fatalf("after one approval under a rule now needing two: %s, %d required", a.Status, a.ApprovalsRequired)
+	}
+}
+
+// A grant whose policy changed while the provider call ran is revoked as
+// soon as it is recorded.
+func TestPolicyChangeDuringGrantCall(t *testing.T) {
+	e := newEnv(t)
+	r := e.submit("alice@example.com", workflow.SubmitInput{Duration: 30 * time.Minute, Reason: "x"})
+	e.target.onGrant = func() {
+		e.swapPolicy(func(s string) string {
+			return strings.ReplaceAll(s, "requesters: {groups: [engineering]}", "requesters: {groups: [nobody]}")
+		})
+	}
+	e.runDue()
+	e.runDue()
+	if got := e.get(r.ID); got.Status != jit.StatusRevoked || e.target.has(r.ID) {
+		t.Fatalf("grant finished under a policy that forbids it: %s (target has it: %v)", got.Status, e.target.has(r.ID))
 	}
 }
