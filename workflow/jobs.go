@@ -202,8 +202,9 @@ func (s *Service) runRevoke(ctx context.Context, j jit.Job) error {
 	switch r.Status {
 	case jit.StatusActive:
 		if r.ExpiresAt != nil && r.ExpiresAt.After(now) {
-			// Not due yet: this job was scheduled for the expiry.
-			return s.store.RetryJob(ctx, j.ID, *r.ExpiresAt, "")
+			// Not due yet (the clock of another replica ran ahead): put the
+			// job back for the expiry without counting a failed attempt.
+			return s.store.Apply(ctx, &jit.Change{DeleteJobs: []string{j.Key}, Enqueue: []jit.Job{jit.NewJob(jit.JobRevoke, r.ID, *r.ExpiresAt)}})
 		}
 		n, err := Transition(r, Event{Kind: EvExpire, Actor: jit.SystemActor, At: now, Text: "access expired"})
 		if err != nil {
