@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,14 +61,39 @@ rules:
     auto_approve: true
 `
 
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildJitd builds the jitd binary once for all tests of the package.
 func buildJitd(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "jitd")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/jitaccess/jit/cmd/jitd")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build jitd: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "jitd-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "jitd")
+		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/jitaccess/jit/cmd/jitd").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build jitd: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
 }
 
 func freeAddr(t *testing.T) string {
