@@ -9,6 +9,36 @@ import (
 	"github.com/jitaccess/jit"
 )
 
+// The statements of Apply, prepared once (see stmtCache).
+const (
+	insertRequestQuery = `INSERT INTO requests (` + requestCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+		ON CONFLICT (id) DO NOTHING`
+	// The fields fixed at submit are conditions, not assignments: an
+	// approval is bound to them (invariant 1), so an update that would
+	// change one matches no row and is refused.
+	updateRequestQuery = `UPDATE requests SET
+			requester_groups = ?, approvers = ?, status = ?, rule = ?, approvals_required = ?,
+			auto_approved = ?, updated_at = ?, lapses_at = ?, granted_at = ?, expires_at = ?,
+			ended_at = ?, ended_by = ?, end_reason = ?, end_status = ?, handle = ?,
+			version = version + 1
+		WHERE id = ? AND version = ?
+			AND requester = ? AND resource = ? AND access = ? AND duration_ns = ?
+			AND reason = ? AND extends_id = ?`
+	insertApprovalQuery = `INSERT INTO approvals (request_id, approver, approved, comment, at)
+		VALUES (?, ?, ?, ?, ?)`
+	insertEventQuery = `INSERT INTO audit (seq, time, actor, action, request_id, reason,
+			source_kind, source_ip, source_ua, details, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	deleteJobQuery = `DELETE FROM jobs WHERE key = ?`
+	upsertJobQuery = `INSERT INTO jobs (key, kind, request_id, run_at, attempt, last_error,
+			lease_owner, lease_until, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, '', NULL, ?)
+		ON CONFLICT (key) DO UPDATE SET run_at = min(jobs.run_at, excluded.run_at)`
+	insertTokenQuery = `INSERT INTO tokens (id, email, name, hash, created_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+)
+
 // Apply commits c in one transaction: the request (inserted when its
 // Version is 0, else updated only if the stored version still equals
 // Version), the approval, the audit events (sealed onto the chain), job
@@ -17,7 +47,9 @@ import (
 //
 // On success c.Request.Version is the stored version and c.Events hold
 // their sealed Seq, PrevHash and Hash. On any error nothing is written and
-// c is unchanged.
+// c is unchanged. Changes applied concurrently may share one transaction and
+// commit (see writer.go); each stays all-or-nothing, and Apply returns only
+// once its change is committed.
 //
 // Errors:
 //   - ECodeInvalid when c is malformed (checked before anything is written);
@@ -33,17 +65,11 @@ func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
 	if err := validateChange(c); err != nil {
 		return err
 	}
-	if err := s.lockWrite(ctx); err != nil {
-		return err
-	}
-	defer s.unlockWrite()
-
-	// Work on copies so that a failed transaction leaves c untouched.
+	// Work on copies so that a failed write leaves c untouched.
 	events := make([]jit.AuditEvent, len(c.Events))
-	copy(events, c.Events)
-	head := s.head
 	var version int
-	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, head *chainHead) error {
+		copy(events, c.Events)
 		var err error
 		if c.Request != nil {
 			if version, err = s.putRequest(ctx, tx, c.Request); err != nil {
@@ -51,15 +77,15 @@ func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
 			}
 		}
 		if c.Approval != nil {
-			if err := insertApproval(ctx, tx, c); err != nil {
+			if err := s.insertApproval(ctx, tx, c); err != nil {
 				return err
 			}
 		}
-		if head, err = appendEvents(ctx, tx, head, events); err != nil {
+		if *head, err = s.appendEvents(ctx, tx, *head, events); err != nil {
 			return err
 		}
 		for _, key := range c.DeleteJobs {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE key = ?`, key); err != nil {
+			if _, err := s.ws.txExec(ctx, tx, deleteJobQuery, key); err != nil {
 				return fmt.Errorf("sqlite: delete job %s: %w", key, err)
 			}
 		}
@@ -74,17 +100,13 @@ func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
 			}
 		}
 		return nil
+	}, func() {
+		// Committed: report what was stored.
+		copy(c.Events, events)
+		if c.Request != nil {
+			c.Request.Version = version
+		}
 	})
-	if err != nil {
-		return err
-	}
-	// Committed: advance the cached head and report what was stored.
-	s.head = head
-	copy(c.Events, events)
-	if c.Request != nil {
-		c.Request.Version = version
-	}
-	return nil
 }
 
 // validateChange rejects a malformed change before any write.
@@ -189,9 +211,7 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 		handle = r.Handle
 	}
 	if r.Version == 0 {
-		res, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-			ON CONFLICT (id) DO NOTHING`,
+		res, err := s.ws.txExec(ctx, tx, insertRequestQuery,
 			r.ID, r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID,
 			groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired, boolInt(r.AutoApproved),
 			r.CreatedAt.UnixMicro(), micros(r.UpdatedAt), micros(r.LapsesAt),
@@ -208,17 +228,9 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 		return 1, nil
 	}
 
-	// The fields fixed at submit are conditions, not assignments: an
-	// approval is bound to them (invariant 1), so an update that would
-	// change one matches no row and is refused below.
-	res, err := tx.ExecContext(ctx, `UPDATE requests SET
-			requester_groups = ?, approvers = ?, status = ?, rule = ?, approvals_required = ?,
-			auto_approved = ?, updated_at = ?, lapses_at = ?, granted_at = ?, expires_at = ?,
-			ended_at = ?, ended_by = ?, end_reason = ?, end_status = ?, handle = ?,
-			version = version + 1
-		WHERE id = ? AND version = ?
-			AND requester = ? AND resource = ? AND access = ? AND duration_ns = ?
-			AND reason = ? AND extends_id = ?`,
+	// An update that would change a field fixed at submit matches no row
+	// and is explained below.
+	res, err := s.ws.txExec(ctx, tx, updateRequestQuery,
 		groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired,
 		boolInt(r.AutoApproved), micros(r.UpdatedAt), micros(r.LapsesAt),
 		microsPtr(r.GrantedAt), microsPtr(r.ExpiresAt), microsPtr(r.EndedAt),
@@ -235,16 +247,18 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 	if n == 1 {
 		return r.Version + 1, nil
 	}
-	return 0, explainUpdateMiss(ctx, tx, r)
+	return 0, s.explainUpdateMiss(ctx, tx, r)
 }
 
 // explainUpdateMiss says why an update matched no row.
-func explainUpdateMiss(ctx context.Context, tx *sql.Tx, r *jit.Request) error {
+func (s *Store) explainUpdateMiss(ctx context.Context, tx *sql.Tx, r *jit.Request) error {
 	var (
 		version                                     int
 		requester, resource, access, reason, extend string
 		duration                                    int64
 	)
+	// Rare (a conflict or a refused update), so not worth a cached
+	// statement.
 	err := tx.QueryRowContext(ctx, `SELECT version, requester, resource, access, duration_ns, reason, extends_id
 		FROM requests WHERE id = ?`, r.ID).Scan(&version, &requester, &resource, &access, &duration, &reason, &extend)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -273,10 +287,9 @@ func explainUpdateMiss(ctx context.Context, tx *sql.Tx, r *jit.Request) error {
 	return fmt.Errorf("sqlite: update request %s matched no row", r.ID)
 }
 
-func insertApproval(ctx context.Context, tx *sql.Tx, c *jit.Change) error {
+func (s *Store) insertApproval(ctx context.Context, tx *sql.Tx, c *jit.Change) error {
 	a := c.Approval
-	_, err := tx.ExecContext(ctx, `INSERT INTO approvals (request_id, approver, approved, comment, at)
-		VALUES (?, ?, ?, ?, ?)`, a.RequestID, a.Approver, boolInt(a.Approved), a.Comment, a.At.UnixMicro())
+	_, err := s.ws.txExec(ctx, tx, insertApprovalQuery, a.RequestID, a.Approver, boolInt(a.Approved), a.Comment, a.At.UnixMicro())
 	if isForeignKeyViolation(err) {
 		return jit.Errorf(jit.ECodeNotFound, "request %s not found", a.RequestID)
 	} else if err != nil {
@@ -287,7 +300,7 @@ func insertApproval(ctx context.Context, tx *sql.Tx, c *jit.Change) error {
 
 // appendEvents seals events onto the chain after head, inserts them and
 // returns the new head. The events are sealed in place.
-func appendEvents(ctx context.Context, tx *sql.Tx, head chainHead, events []jit.AuditEvent) (chainHead, error) {
+func (s *Store) appendEvents(ctx context.Context, tx *sql.Tx, head chainHead, events []jit.AuditEvent) (chainHead, error) {
 	if len(events) == 0 {
 		return head, nil
 	}
@@ -297,7 +310,7 @@ func appendEvents(ctx context.Context, tx *sql.Tx, head chainHead, events []jit.
 			events[i].Seal(h.seq, h.hash)
 			h = chainHead{seq: events[i].Seq, hash: events[i].Hash}
 		}
-		err := insertEvent(ctx, tx, &events[0])
+		err := s.insertEvent(ctx, tx, &events[0])
 		if isPrimaryKeyViolation(err) && attempt == 0 {
 			// Another process appended since the head was cached. This
 			// transaction holds the write lock, so the head read now is
@@ -310,7 +323,7 @@ func appendEvents(ctx context.Context, tx *sql.Tx, head chainHead, events []jit.
 			return chainHead{}, err
 		}
 		for i := 1; i < len(events); i++ {
-			if err := insertEvent(ctx, tx, &events[i]); err != nil {
+			if err := s.insertEvent(ctx, tx, &events[i]); err != nil {
 				return chainHead{}, err
 			}
 		}
@@ -318,14 +331,12 @@ func appendEvents(ctx context.Context, tx *sql.Tx, head chainHead, events []jit.
 	}
 }
 
-func insertEvent(ctx context.Context, tx *sql.Tx, ev *jit.AuditEvent) error {
+func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, ev *jit.AuditEvent) error {
 	details, err := detailsText(ev.Details)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit (seq, time, actor, action, request_id, reason,
-			source_kind, source_ip, source_ua, details, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.ws.txExec(ctx, tx, insertEventQuery,
 		ev.Seq, ev.Time.UnixMicro(), ev.Actor, ev.Action, ev.RequestID, ev.Reason,
 		ev.Source.Kind, ev.Source.IP, ev.Source.UserAgent, details, ev.PrevHash, ev.Hash)
 	if err != nil {
@@ -341,10 +352,7 @@ func (s *Store) upsertJob(ctx context.Context, tx *sql.Tx, j jit.Job) error {
 	if created.IsZero() {
 		created = s.cfg.Clock.Now()
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO jobs (key, kind, request_id, run_at, attempt, last_error,
-			lease_owner, lease_until, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, '', NULL, ?)
-		ON CONFLICT (key) DO UPDATE SET run_at = min(jobs.run_at, excluded.run_at)`,
+	_, err := s.ws.txExec(ctx, tx, upsertJobQuery,
 		j.Key, string(j.Kind), j.RequestID, j.RunAt.UnixMicro(), j.Attempt, j.LastError, created.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("sqlite: enqueue job %s: %w", j.Key, err)
@@ -357,8 +365,7 @@ func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t *jit.Token) error
 	if created.IsZero() {
 		created = s.cfg.Clock.Now()
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, email, name, hash, created_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	res, err := s.ws.txExec(ctx, tx, insertTokenQuery,
 		t.ID, t.Email, t.Name, t.Hash, created.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("sqlite: insert token %s: %w", t.ID, err)

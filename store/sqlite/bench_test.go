@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,6 +72,51 @@ func BenchmarkApplyParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkApplyConcurrent32 is BenchmarkApplyParallel with 32 writers
+// (the load of a busy server), whose commits the store can share.
+func BenchmarkApplyConcurrent32(b *testing.B) {
+	s := openBench(b)
+	ctx := context.Background()
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.Apply(ctx, submitChange(n.Add(1))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkGetRequest reads one request with its approval, the most
+// frequent read (every status poll).
+func BenchmarkGetRequest(b *testing.B) {
+	s := openBench(b)
+	ctx := context.Background()
+	const stored = 1000
+	for i := int64(1); i <= stored; i++ {
+		c := submitChange(i)
+		c.Approval = &jit.Approval{RequestID: c.Request.ID, Approver: "bob@example.com", Approved: true, At: c.Request.CreatedAt}
+		if err := s.Apply(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	var i int64
+	for b.Loop() {
+		i++
+		r, err := s.GetRequest(ctx, fmt.Sprintf("req-%d", i%stored+1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(r.Approvals) != 1 {
+			b.Fatalf("%d approvals, want 1", len(r.Approvals))
+		}
+	}
 }
 
 // BenchmarkClaimJobs claims batches of 100 from 10,000 due jobs. Each round

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,18 +64,29 @@ func TestQueryPlans(t *testing.T) {
 		name  string
 		query string
 		args  []any
-		want  string
+		want  []string // every step: no second pass such as "USE TEMP B-TREE FOR ORDER BY" unless listed
 	}{
-		{"claim", claimSelectQuery, []any{t0.UnixMicro(), 100}, "SEARCH jobs USING INDEX jobs_due (due_at<?)"},
-		{"next job", nextJobQuery, nil, "SEARCH jobs USING INDEX jobs_due"},
+		{"claim", claimSelectQuery, []any{t0.UnixMicro(), 100}, []string{"SEARCH jobs USING INDEX jobs_due (due_at<?)"}},
+		{"next job", nextJobQuery, nil, []string{"SEARCH jobs USING INDEX jobs_due"}},
+		{"lease", leaseQuery, []any{"w", 1, "[1,2]"}, []string{
+			"SEARCH jobs USING INTEGER PRIMARY KEY (rowid=?)", "LIST SUBQUERY 1", "SCAN json_each VIRTUAL TABLE INDEX 1:"}},
 		{"find active", findActiveQuery, []any{"a", "b", t0.UnixMicro()},
-			"SEARCH requests USING INDEX requests_active (requester=? AND resource=? AND status=?)"},
+			[]string{"SEARCH requests USING INDEX requests_active (requester=? AND resource=?)"}},
+		{"find active with approvals", findActiveWithApprovalsQuery, []any{"a", "b", t0.UnixMicro()}, []string{
+			"CO-ROUTINE r", "SEARCH requests USING INDEX requests_active (requester=? AND resource=?)", "SCAN r",
+			"SEARCH a USING INDEX approvals_request (request_id=?) LEFT-JOIN",
+			"USE TEMP B-TREE FOR ORDER BY"}}, // of the approvals of one request
+		{"get request", getRequestQuery, []any{"a"}, []string{
+			"SEARCH r USING INDEX sqlite_autoindex_requests_1 (id=?)",
+			"SEARCH a USING INDEX approvals_request (request_id=?) LEFT-JOIN"}},
+		{"approvals of a page", approvalsQuery, []any{`["a","b"]`}, []string{
+			"SEARCH approvals USING INDEX approvals_request (request_id=?)", "LIST SUBQUERY 1",
+			"SCAN json_each VIRTUAL TABLE INDEX 1:", "USE TEMP B-TREE FOR ORDER BY"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// One step: no second pass such as "USE TEMP B-TREE FOR ORDER BY".
-			if plan := queryPlan(t, s.r, tc.query, tc.args...); len(plan) != 1 || plan[0] != tc.want {
-				t.Fatalf("plan %q, want [%q]", plan, tc.want)
+			if plan := queryPlan(t, s.r, tc.query, tc.args...); !slices.Equal(plan, tc.want) {
+				t.Fatalf("plan %q, want %q", plan, tc.want)
 			}
 		})
 	}
@@ -85,6 +97,72 @@ func TestQueryPlans(t *testing.T) {
 	}
 	if len(got) != 3 || got[0].Key != "revoke:req-9999" || got[2].Key != "revoke:req-9997" {
 		t.Fatalf("claimed %+v", got)
+	}
+}
+
+// TestEveryIndexIsUsed checks that each index serves at least one query the
+// store runs: every index costs every write of its table a page, so one no
+// query uses is pure cost. The queries are the store's statements and the
+// shapes ListRequests and ListAudit build.
+func TestEveryIndexIsUsed(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	queries := map[string][]any{}
+	add := func(q string, args ...any) {
+		// Arguments not given bind NULL, which does not change the plan:
+		// SQLite plans before it sees bound values.
+		for len(args) < strings.Count(q, "?") {
+			args = append(args, nil)
+		}
+		queries[q] = args
+	}
+	for _, q := range append(writeQueries, nextJobQuery, findActiveQuery, findActiveWithApprovalsQuery,
+		getRequestQuery, approvalsQuery, cursorQuery, listJobsQuery, listKindQuery) {
+		add(q)
+	}
+	before := t0
+	for _, f := range []jit.RequestFilter{
+		{}, {Requester: "a"}, {Resource: "b"}, {Statuses: []jit.Status{jit.StatusActive}},
+		{Statuses: []jit.Status{jit.StatusActive, jit.StatusRevoking}, ExpiresBefore: &before},
+		{Requester: "a", After: "r1"},
+	} {
+		q, args := listRequestsSQL(f, f.Statuses)
+		add(q, args...)
+	}
+	for _, f := range []jit.AuditFilter{{}, {RequestID: "r"}, {Actor: "a"}, {Action: "x"}, {Since: t0}} {
+		q, args := listAuditSQL(f, 100)
+		add(q, args...)
+	}
+	used := map[string]bool{}
+	for q, args := range queries {
+		for _, step := range queryPlan(t, s.w, q, args...) {
+			if _, rest, ok := strings.Cut(step, " INDEX "); ok {
+				name, _, _ := strings.Cut(rest, " ")
+				used[name] = true
+			}
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if !used[name] {
+			t.Errorf("index %s is used by no query", name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("found no indexes")
 	}
 }
 
@@ -135,7 +213,7 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t)
 	want := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "5000"}
-	check := func(name string, conn *sql.Conn, queryOnly string) {
+	check := func(name string, conn *sql.Conn, queryOnly, autoCheckpoint string) {
 		t.Helper()
 		for p, v := range want {
 			var got string
@@ -153,6 +231,14 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 		if got != queryOnly {
 			t.Fatalf("%s: query_only = %s, want %s", name, got, queryOnly)
 		}
+		// Commits on the write connection never checkpoint; the
+		// checkpointer does (see checkpointer).
+		if err := conn.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != autoCheckpoint {
+			t.Fatalf("%s: wal_autocheckpoint = %s, want %s", name, got, autoCheckpoint)
+		}
 	}
 	// Hold every read connection at once, so that each is a distinct one.
 	var conns []*sql.Conn
@@ -164,14 +250,14 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 		conns = append(conns, c)
 	}
 	for i, c := range conns {
-		check(fmt.Sprintf("read connection %d", i), c, "1")
+		check(fmt.Sprintf("read connection %d", i), c, "1", "1000")
 		c.Close()
 	}
 	w, err := s.w.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("write connection", w, "0")
+	check("write connection", w, "0", "0")
 	w.Close()
 }
 
@@ -259,6 +345,7 @@ func TestConfigValidation(t *testing.T) {
 		{"query in path", Config{Path: filepath.Join(dir, "a.db?_pragma=foreign_keys(0)")}, "must not contain '?'"},
 		{"tiny busy timeout", Config{Path: filepath.Join(dir, "a.db"), BusyTimeout: time.Microsecond}, "BusyTimeout"},
 		{"negative read conns", Config{Path: filepath.Join(dir, "a.db"), MaxReadConns: -1}, "MaxReadConns"},
+		{"negative checkpoint pages", Config{Path: filepath.Join(dir, "a.db"), CheckpointPages: -1}, "CheckpointPages"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,10 +405,10 @@ func TestAuditAppendOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{`UPDATE audit SET reason = 'x'`, `DELETE FROM audit`} {
-		err := s.write(ctx, func(tx *sql.Tx) error {
+		err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, _ *chainHead) error {
 			_, err := tx.ExecContext(ctx, q)
 			return err
-		})
+		}, nil)
 		if err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Fatalf("%s: %v, want append-only error", q, err)
 		}

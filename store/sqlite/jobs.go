@@ -30,6 +30,20 @@ const (
 	nextJobQuery     = `SELECT min(due_at) FROM jobs`
 )
 
+// The other job statements, prepared once (see stmtCache).
+const (
+	// leaseQuery takes the claimed IDs as one JSON array, so that one
+	// prepared statement serves a batch of any size.
+	leaseQuery = `UPDATE jobs SET lease_owner = ?, lease_until = ?
+		WHERE id IN (SELECT value FROM json_each(?))`
+	retryQuery = `UPDATE jobs SET run_at = ?, attempt = attempt + 1, last_error = ?,
+			lease_owner = '', lease_until = NULL WHERE id = ?`
+	renewQuery      = `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?`
+	leaseOwnerQuery = `SELECT lease_owner FROM jobs WHERE id = ?`
+	listJobsQuery   = `SELECT ` + jobCols + ` FROM jobs ORDER BY run_at, id LIMIT ?`
+	listKindQuery   = `SELECT ` + jobCols + ` FROM jobs WHERE kind = ? ORDER BY run_at, id LIMIT ?`
+)
+
 func scanJob(sc rowScanner) (jit.Job, error) {
 	var (
 		j          jit.Job
@@ -70,9 +84,9 @@ func (s *Store) ClaimJobs(ctx context.Context, p jit.ClaimParams) ([]jit.Job, er
 	}
 	until := p.Now.Add(p.Lease).UTC().Truncate(time.Microsecond)
 	var jobs []jit.Job
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, _ *chainHead) error {
 		jobs = jobs[:0]
-		rows, err := tx.QueryContext(ctx, claimSelectQuery, p.Now.UnixMicro(), p.Limit)
+		rows, err := s.ws.txQuery(ctx, tx, claimSelectQuery, p.Now.UnixMicro(), p.Limit)
 		if err != nil {
 			return fmt.Errorf("sqlite: claim jobs: %w", err)
 		}
@@ -91,12 +105,15 @@ func (s *Store) ClaimJobs(ctx context.Context, p jit.ClaimParams) ([]jit.Job, er
 		if len(jobs) == 0 {
 			return nil
 		}
-		args := []any{p.Owner, until.UnixMicro()}
-		for _, j := range jobs {
-			args = append(args, j.ID)
+		ids := make([]int64, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.ID
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_owner = ?, lease_until = ?
-			WHERE id IN (`+placeholders(len(jobs))+`)`, args...); err != nil {
+		idList, err := jsonText("job IDs", ids)
+		if err != nil {
+			return err
+		}
+		if _, err := s.ws.txExec(ctx, tx, leaseQuery, p.Owner, until.UnixMicro(), idList); err != nil {
 			return fmt.Errorf("sqlite: lease jobs: %w", err)
 		}
 		for i := range jobs {
@@ -104,7 +121,7 @@ func (s *Store) ClaimJobs(ctx context.Context, p jit.ClaimParams) ([]jit.Job, er
 			jobs[i].LeaseUntil = until
 		}
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -123,9 +140,8 @@ func (s *Store) RetryJob(ctx context.Context, id int64, runAt time.Time, lastErr
 		// Cut on a byte count, then drop a rune the cut split.
 		lastErr = strings.ToValidUTF8(lastErr[:maxLastError], "")
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET run_at = ?, attempt = attempt + 1, last_error = ?,
-			lease_owner = '', lease_until = NULL WHERE id = ?`, runAt.UnixMicro(), lastErr, id)
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, _ *chainHead) error {
+		res, err := s.ws.txExec(ctx, tx, retryQuery, runAt.UnixMicro(), lastErr, id)
 		if err != nil {
 			return fmt.Errorf("sqlite: retry job %d: %w", id, err)
 		}
@@ -135,7 +151,7 @@ func (s *Store) RetryJob(ctx context.Context, id int64, runAt time.Time, lastErr
 			return jit.Errorf(jit.ECodeNotFound, "job %d not found", id)
 		}
 		return nil
-	})
+	}, nil)
 }
 
 // RenewLease extends the lease owner holds on job id to until. Errors:
@@ -145,23 +161,26 @@ func (s *Store) RenewLease(ctx context.Context, id int64, owner string, until ti
 	if owner == "" || until.IsZero() {
 		return jit.Errorf(jit.ECodeInvalid, "renewing the lease of job %d needs an owner and a time", id)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, _ *chainHead) error {
+		// Renew first; only when that matches nothing, look up why.
+		res, err := s.ws.txExec(ctx, tx, renewQuery, until.UTC().Truncate(time.Microsecond).UnixMicro(), id, owner)
+		if err != nil {
+			return fmt.Errorf("sqlite: renew lease of job %d: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlite: renew lease of job %d: %w", id, err)
+		} else if n == 1 {
+			return nil
+		}
 		var holder string
-		err := tx.QueryRowContext(ctx, `SELECT lease_owner FROM jobs WHERE id = ?`, id).Scan(&holder)
+		err = s.ws.txQueryRow(ctx, tx, leaseOwnerQuery, id).Scan(&holder)
 		if errors.Is(err, sql.ErrNoRows) {
 			return jit.Errorf(jit.ECodeNotFound, "job %d not found", id)
 		} else if err != nil {
 			return fmt.Errorf("sqlite: renew lease of job %d: %w", id, err)
 		}
-		if holder != owner {
-			return jit.Errorf(jit.ECodeConflict, "job %d is no longer leased to %s", id, owner)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_until = ? WHERE id = ?`,
-			until.UTC().Truncate(time.Microsecond).UnixMicro(), id); err != nil {
-			return fmt.Errorf("sqlite: renew lease of job %d: %w", id, err)
-		}
-		return nil
-	})
+		return jit.Errorf(jit.ECodeConflict, "job %d is no longer leased to %s", id, owner)
+	}, nil)
 }
 
 // NextJobAt returns when the earliest job can next be claimed: its RunAt,
@@ -169,7 +188,7 @@ func (s *Store) RenewLease(ctx context.Context, id int64, owner string, until ti
 // there are no jobs. A time at or before now means "due now".
 func (s *Store) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 	var at sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, nextJobQuery).Scan(&at); err != nil {
+	if err := s.rs.queryRow(ctx, nextJobQuery).Scan(&at); err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlite: next job time: %w", err)
 	}
 	if !at.Valid {
@@ -193,10 +212,9 @@ func (s *Store) ListJobs(ctx context.Context, kind jit.JobKind, limit int) ([]ji
 		err  error
 	)
 	if kind == "" {
-		rows, err = s.r.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs ORDER BY run_at, id LIMIT ?`, limit)
+		rows, err = s.rs.query(ctx, listJobsQuery, limit)
 	} else {
-		rows, err = s.r.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE kind = ? ORDER BY run_at, id LIMIT ?`,
-			string(kind), limit)
+		rows, err = s.rs.query(ctx, listKindQuery, string(kind), limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list jobs: %w", err)

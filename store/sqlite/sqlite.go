@@ -7,6 +7,11 @@
 // upgrade a read lock), guarded by an in-process semaphore so that writers in
 // this process queue instead of spinning on SQLITE_BUSY; and a pool of
 // read-only connections that read concurrently from WAL snapshots.
+//
+// Three things keep the single writer fast (see their files): writes queued
+// together commit in one transaction, each in its own savepoint (writer.go);
+// the WAL is checkpointed beside the writer rather than inside a commit
+// (checkpoint.go); and every statement is prepared once (stmts.go).
 package sqlite
 
 import (
@@ -48,12 +53,17 @@ type Config struct {
 	BusyTimeout time.Duration
 	// MaxReadConns bounds the pool of read connections. Default 4.
 	MaxReadConns int
+	// CheckpointPages is how many pages this store's commits append to the
+	// WAL before a background checkpoint copies the WAL into the database
+	// file (see checkpointer). Default 1000, SQLite's own threshold.
+	CheckpointPages int
 }
 
 // Defaults used by Config.
 const (
-	DefaultBusyTimeout  = 5 * time.Second
-	DefaultMaxReadConns = 4
+	DefaultBusyTimeout     = 5 * time.Second
+	DefaultMaxReadConns    = 4
+	DefaultCheckpointPages = 1000
 )
 
 // withDefaults returns c with defaults filled in, or an error naming the
@@ -87,6 +97,12 @@ func (c Config) withDefaults() (Config, error) {
 	case c.MaxReadConns < 0:
 		return c, fmt.Errorf("sqlite: MaxReadConns %d must not be negative", c.MaxReadConns)
 	}
+	switch {
+	case c.CheckpointPages == 0:
+		c.CheckpointPages = DefaultCheckpointPages
+	case c.CheckpointPages < 0:
+		return c, fmt.Errorf("sqlite: CheckpointPages %d must not be negative", c.CheckpointPages)
+	}
 	return c, nil
 }
 
@@ -103,10 +119,18 @@ type Store struct {
 	cfg Config
 	w   *sql.DB // one connection; transactions BEGIN IMMEDIATE
 	r   *sql.DB // read-only connections
+	// ws and rs hold the prepared statements of w and r.
+	ws, rs *stmtCache
+	// ckpt checkpoints the WAL off the write path (nil until the store is
+	// open).
+	ckpt *checkpointer
 
 	// wsem serialises write transactions in this process (a channel rather
 	// than a mutex so that waiting honours the context). It also guards head.
 	wsem chan struct{}
+	// queue holds the writes waiting for a transaction (see write).
+	qmu   sync.Mutex
+	queue []*writeOp
 	// head caches the chain's last seq and hash so that appending an event
 	// needs no read. Another process appending to the same file makes it
 	// stale; the insert then hits the seq primary key and the head is
@@ -161,6 +185,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxLifetime(0)
 	s.w.SetConnMaxIdleTime(0)
+	s.ws = newStmtCache(s.w)
 	if err := s.migrate(ctx); err != nil {
 		s.w.Close()
 		return nil, err
@@ -173,12 +198,41 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s.r.SetMaxOpenConns(cfg.MaxReadConns)
+	// Idle read connections stay open (no lifetime limit either), so that
+	// the statements prepared on them stay prepared.
 	s.r.SetMaxIdleConns(cfg.MaxReadConns)
+	s.rs = newStmtCache(s.r)
 	if s.head, err = loadHead(ctx, s.w); err != nil {
 		s.Close()
 		return nil, err
 	}
+	if err := s.ws.prepare(ctx, writeQueries...); err != nil {
+		s.Close()
+		return nil, err
+	}
+	// The checkpointer's connection is a read connection: a checkpoint
+	// needs no write access to rows, and it cannot then change any. Its
+	// lock waits are bounded by restartWait (see checkpointer).
+	ccfg := cfg
+	ccfg.BusyTimeout = restartWait
+	cdb, err := sql.Open("sqlite", dsn(ccfg, false))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	cdb.SetMaxOpenConns(1)
+	s.ckpt = startCheckpointer(cdb, s.wsem, cfg.CheckpointPages)
 	return s, nil
+}
+
+// writeQueries are the statements of write transactions. They are
+// prepared when the store opens, because the write pool's one connection is
+// busy inside a transaction (see stmtCache).
+var writeQueries = []string{
+	insertRequestQuery, updateRequestQuery, insertApprovalQuery, insertEventQuery,
+	deleteJobQuery, upsertJobQuery, insertTokenQuery,
+	claimSelectQuery, leaseQuery, retryQuery, renewQuery, leaseOwnerQuery,
+	savepointQuery, releaseQuery, rollbackToQuery,
 }
 
 // dsn returns the driver DSN. The pragmas are DSN parameters so that every
@@ -193,7 +247,9 @@ func dsn(cfg Config, write bool) string {
 		"_pragma=synchronous(NORMAL)",
 	}
 	if write {
-		q = append(q, "_txlock=immediate")
+		// Commits do not checkpoint; the checkpointer does, off the
+		// write path.
+		q = append(q, "_txlock=immediate", "_pragma=wal_autocheckpoint(0)")
 	} else {
 		q = append(q, "_query_only=1")
 	}
@@ -203,7 +259,7 @@ func dsn(cfg Config, write bool) string {
 // Ping reports whether the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+	if err := s.rs.queryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
 	}
 	return nil
@@ -214,10 +270,15 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
-		if s.r != nil {
-			errs = append(errs, s.r.Close())
+		if s.ckpt != nil {
+			errs = append(errs, s.ckpt.close())
 		}
-		errs = append(errs, s.w.Close())
+		// Statements first: a connection closes only once its statements
+		// are finalized.
+		if s.rs != nil {
+			errs = append(errs, s.rs.close(), s.r.Close())
+		}
+		errs = append(errs, s.ws.close(), s.w.Close())
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
 		}
@@ -252,11 +313,15 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error 
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
+	if s.ckpt != nil {
+		s.ckpt.committed(ctx, s.w)
+	}
 	return nil
 }
 
-// write is inWriteTx under the write semaphore.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// writeAlone is inWriteTx under the write semaphore, outside the batches of
+// write (for migrations).
+func (s *Store) writeAlone(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := s.lockWrite(ctx); err != nil {
 		return err
 	}
@@ -337,7 +402,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if len(ms) == 0 {
 		return errors.New("sqlite: no embedded migrations")
 	}
-	if err := s.write(ctx, func(tx *sql.Tx) error {
+	if err := s.writeAlone(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT    NOT NULL,
@@ -355,7 +420,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: database schema version %d is newer than this build knows (%d)", newest.Int64, known)
 	}
 	for _, m := range ms {
-		err := s.write(ctx, func(tx *sql.Tx) error {
+		err := s.writeAlone(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
 				return err

@@ -19,7 +19,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*jit.Token, error
 		t       jit.Token
 		created int64
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT id, email, name, hash, created_at FROM tokens WHERE hash = ?`, hash).
+	err := s.rs.queryRow(ctx, `SELECT id, email, name, hash, created_at FROM tokens WHERE hash = ?`, hash).
 		Scan(&t.ID, &t.Email, &t.Name, &t.Hash, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		// The message names no part of the hash: it is derived from a

@@ -567,3 +567,79 @@ func testConcurrentUpdates(t *testing.T, s jit.Store) {
 		t.Fatalf("jobs = %v, want only the winner's", keys)
 	}
 }
+
+// testConcurrentMixedChanges races changes that succeed with changes that
+// fail (a request ID many writers insert, approvals of requests that do not
+// exist). Each change stands alone whatever runs beside it: a failure
+// writes nothing and leaves its events unsealed, every success is stored
+// with its events sealed, and the chain holds exactly the successes'
+// events.
+func testConcurrentMixedChanges(t *testing.T, s jit.Store) {
+	const writers = 30
+	changes := make([]*jit.Change, writers)
+	for i := range changes {
+		at := t0.Add(time.Duration(i) * time.Second)
+		switch i % 3 {
+		case 0: // a new request: succeeds
+			id := fmt.Sprintf("req-%d", i)
+			changes[i] = &jit.Change{Request: newRequest(id, "alice@example.com", "demo", jit.StatusPending, at),
+				Events: []jit.AuditEvent{newEvent(jit.ActionSubmit, id, at)}}
+		case 1: // the same request ID: exactly one of these succeeds
+			changes[i] = &jit.Change{Request: newRequest("shared", "bob@example.com", "demo", jit.StatusPending, at),
+				Events: []jit.AuditEvent{newEvent(jit.ActionSubmit, "shared", at)}}
+		case 2: // an approval of a missing request: fails
+			id := fmt.Sprintf("missing-%d", i)
+			changes[i] = &jit.Change{
+				Approval: &jit.Approval{RequestID: id, Approver: "carol@example.com", Approved: true, At: at},
+				Events:   []jit.AuditEvent{newEvent(jit.ActionApprove, id, at)},
+			}
+		}
+	}
+	errs := runConcurrently(writers, func(i int) error { return s.Apply(context.Background(), changes[i]) })
+	sealed := map[int64]string{}
+	sharedWinners := 0
+	for i, err := range errs {
+		code := jit.ErrorCode(err)
+		switch {
+		case i%3 == 0 && err != nil:
+			t.Fatalf("change %d: %v, want success", i, err)
+		case i%3 == 1 && err == nil:
+			sharedWinners++
+		case i%3 == 1 && code != jit.ECodeConflict:
+			t.Fatalf("change %d: %v, want success or conflict", i, err)
+		case i%3 == 2 && code != jit.ECodeNotFound:
+			t.Fatalf("change %d: %v, want not found", i, err)
+		}
+		ev := changes[i].Events[0]
+		if err != nil {
+			if ev.Seq != 0 || ev.Hash != "" {
+				t.Fatalf("failed change %d has its event sealed: %+v", i, ev)
+			}
+			continue
+		}
+		if ev.Seq <= 0 || sealed[ev.Seq] != "" {
+			t.Fatalf("change %d: event sealed at seq %d (already taken by %q)", i, ev.Seq, sealed[ev.Seq])
+		}
+		sealed[ev.Seq] = ev.Hash
+	}
+	if sharedWinners != 1 {
+		t.Fatalf("%d writers inserted the shared request, want 1", sharedWinners)
+	}
+	evs := allAudit(t, s)
+	checkChain(t, evs)
+	if len(evs) != len(sealed) {
+		t.Fatalf("chain has %d events, want the %d of the successful changes", len(evs), len(sealed))
+	}
+	for _, ev := range evs {
+		if sealed[ev.Seq] != ev.Hash {
+			t.Fatalf("stored event %d has hash %s, its change was told %q", ev.Seq, ev.Hash, sealed[ev.Seq])
+		}
+	}
+	list, err := s.ListRequests(context.Background(), jit.RequestFilter{Limit: writers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != writers/3+1 {
+		t.Fatalf("%d requests stored, want %d", len(list), writers/3+1)
+	}
+}

@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"FindActive", testFindActive},
 		{"CountRequests", testCountRequests},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"ConcurrentMixedChanges", testConcurrentMixedChanges},
 		{"AuditChain", testAuditChain},
 		{"AuditFilters", testAuditFilters},
 		{"AuditLimits", testAuditLimits},
