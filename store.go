@@ -50,9 +50,11 @@ type Store interface {
 	// ClaimJobs leases up to p.Limit jobs due at p.Now whose lease is free
 	// or past, for p.Lease, to p.Owner, earliest first.
 	ClaimJobs(ctx context.Context, p ClaimParams) ([]Job, error)
-	// RetryJob releases a leased job for another run at runAt, counting
-	// the failed attempt and recording lastErr (never a secret).
-	RetryJob(ctx context.Context, id int64, runAt time.Time, lastErr string) error
+	// RetryJob releases a job leased to owner for another run at runAt,
+	// counting the failed attempt and recording lastErr (never a secret).
+	// Errors: ECodeConflict when owner no longer holds the lease (another
+	// process took the job over), ECodeNotFound when the job is gone.
+	RetryJob(ctx context.Context, id int64, owner string, runAt time.Time, lastErr string) error
 	// RenewLease extends the lease of job id, held by owner, to until, so
 	// that a long-running job is not taken over while its owner is alive.
 	// Errors: ECodeConflict when owner no longer holds the lease (it ran

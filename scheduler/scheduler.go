@@ -173,7 +173,7 @@ func (s *Scheduler) run(ctx context.Context, j jit.Job) {
 			return
 		}
 		s.cfg.Logger.Error("job failed; will retry", "job", j.ID, "kind", j.Kind, "request", j.RequestID, "attempt", j.Attempt+1, "err", err)
-		if rerr := s.cfg.Store.RetryJob(context.WithoutCancel(ctx), j.ID, s.cfg.Clock.Now().Add(s.cfg.RetryDelay), err.Error()); rerr != nil {
+		if rerr := s.cfg.Store.RetryJob(context.WithoutCancel(ctx), j.ID, s.cfg.Owner, s.cfg.Clock.Now().Add(s.cfg.RetryDelay), err.Error()); rerr != nil {
 			s.cfg.Logger.Error("reschedule job", "job", j.ID, "err", rerr)
 		}
 	}

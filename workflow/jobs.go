@@ -116,7 +116,7 @@ func (s *Service) runGrant(ctx context.Context, j jit.Job) error {
 		if err := s.store.Apply(ctx, &jit.Change{Events: []jit.AuditEvent{ev}}); err != nil {
 			return err
 		}
-		return s.store.RetryJob(ctx, j.ID, s.clock.Now().Add(delay), gerr.Error())
+		return s.store.RetryJob(ctx, j.ID, j.LeaseOwner, s.clock.Now().Add(delay), gerr.Error())
 	}
 	if resp.Credential != nil {
 		// Credentials are delivered encrypted to the requester's key; until
@@ -275,7 +275,7 @@ func (s *Service) retryRevoke(ctx context.Context, j jit.Job, r *jit.Request, re
 	if err := s.store.Apply(ctx, &jit.Change{Events: []jit.AuditEvent{ev}}); err != nil {
 		return err
 	}
-	return s.store.RetryJob(ctx, j.ID, s.clock.Now().Add(delay), rerr.Error())
+	return s.store.RetryJob(ctx, j.ID, j.LeaseOwner, s.clock.Now().Add(delay), rerr.Error())
 }
 
 func (s *Service) runLapse(ctx context.Context, j jit.Job) error {

@@ -37,7 +37,7 @@ const (
 	leaseQuery = `UPDATE jobs SET lease_owner = ?, lease_until = ?
 		WHERE id IN (SELECT value FROM json_each(?))`
 	retryQuery = `UPDATE jobs SET run_at = ?, attempt = attempt + 1, last_error = ?,
-			lease_owner = '', lease_until = NULL WHERE id = ?`
+			lease_owner = '', lease_until = NULL WHERE id = ? AND lease_owner = ?`
 	renewQuery      = `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?`
 	leaseOwnerQuery = `SELECT lease_owner FROM jobs WHERE id = ?`
 	listJobsQuery   = `SELECT ` + jobCols + ` FROM jobs ORDER BY run_at, id LIMIT ?`
@@ -128,29 +128,38 @@ func (s *Store) ClaimJobs(ctx context.Context, p jit.ClaimParams) ([]jit.Job, er
 	return jobs, nil
 }
 
-// RetryJob releases job id for another run at runAt: it counts the failed
-// attempt, records lastErr (cut to 4 KiB; the caller keeps secrets out of
-// it) and clears the lease. Errors: ECodeInvalid for a zero runAt,
-// ECodeNotFound when the job no longer exists (it was completed).
-func (s *Store) RetryJob(ctx context.Context, id int64, runAt time.Time, lastErr string) error {
-	if runAt.IsZero() {
-		return jit.FieldErrorf("run_at", jit.ECodeInvalid, "retry of job %d needs a run time", id)
+// RetryJob releases job id, leased to owner, for another run at runAt: it
+// counts the failed attempt, records lastErr (cut to 4 KiB; the caller
+// keeps secrets out of it) and clears the lease. Errors: ECodeInvalid for
+// a zero runAt or empty owner, ECodeNotFound when the job no longer exists
+// (it was completed), ECodeConflict when owner no longer holds its lease
+// (another process took it over and must not lose it).
+func (s *Store) RetryJob(ctx context.Context, id int64, owner string, runAt time.Time, lastErr string) error {
+	if runAt.IsZero() || owner == "" {
+		return jit.FieldErrorf("run_at", jit.ECodeInvalid, "retry of job %d needs an owner and a run time", id)
 	}
 	if len(lastErr) > maxLastError {
 		// Cut on a byte count, then drop a rune the cut split.
 		lastErr = strings.ToValidUTF8(lastErr[:maxLastError], "")
 	}
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, _ *chainHead) error {
-		res, err := s.ws.txExec(ctx, tx, retryQuery, runAt.UnixMicro(), lastErr, id)
+		res, err := s.ws.txExec(ctx, tx, retryQuery, runAt.UnixMicro(), lastErr, id, owner)
 		if err != nil {
 			return fmt.Errorf("sqlite: retry job %d: %w", id, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("sqlite: retry job %d: %w", id, err)
-		} else if n == 0 {
-			return jit.Errorf(jit.ECodeNotFound, "job %d not found", id)
+		} else if n == 1 {
+			return nil
 		}
-		return nil
+		var holder string
+		err = s.ws.txQueryRow(ctx, tx, leaseOwnerQuery, id).Scan(&holder)
+		if errors.Is(err, sql.ErrNoRows) {
+			return jit.Errorf(jit.ECodeNotFound, "job %d not found", id)
+		} else if err != nil {
+			return fmt.Errorf("sqlite: retry job %d: %w", id, err)
+		}
+		return jit.Errorf(jit.ECodeConflict, "job %d is no longer leased to %s", id, owner)
 	}, nil)
 }
 

@@ -63,7 +63,7 @@ func testJobUpsert(t *testing.T, s jit.Store) {
 	if js := claim(t, s, "w1", at(5*time.Minute), time.Minute, 10); len(js) != 1 {
 		t.Fatalf("claimed %d jobs, want 1", len(js))
 	}
-	if err := s.RetryJob(context.Background(), id, at(30*time.Minute), "target unreachable"); err != nil {
+	if err := s.RetryJob(context.Background(), id, "w1", at(30*time.Minute), "target unreachable"); err != nil {
 		t.Fatal(err)
 	}
 	for _, st := range []struct {
@@ -246,10 +246,13 @@ func testRetryJob(t *testing.T, s jit.Store) {
 	enqueue(t, s, jit.NewJob(jit.JobGrant, "req-1", at(0)))
 	id := claim(t, s, "w1", at(0), time.Minute, 1)[0].ID
 
+	owner := "w1"
 	for attempt := 1; attempt <= 2; attempt++ {
 		next := at(time.Duration(attempt) * 5 * time.Minute)
 		msg := fmt.Sprintf("attempt %d: connection refused", attempt)
-		if err := s.RetryJob(ctx, id, next, msg); err != nil {
+		// Someone who does not hold the lease cannot release it.
+		wantCode(t, "RetryJob by another owner", s.RetryJob(ctx, id, "intruder", next, msg), jit.ECodeConflict)
+		if err := s.RetryJob(ctx, id, owner, next, msg); err != nil {
 			t.Fatalf("RetryJob: %v", err)
 		}
 		j := onlyJob(t, s)
@@ -264,12 +267,13 @@ func testRetryJob(t *testing.T, s jit.Store) {
 		if len(js) != 1 || js[0].ID != id || js[0].Attempt != attempt {
 			t.Fatalf("claim at the retry time = %+v, want job %d at attempt %d", js, id, attempt)
 		}
+		owner = "w2"
 	}
 
-	wantCode(t, "RetryJob of a missing job", s.RetryJob(ctx, id+1000, at(time.Hour), "x"), jit.ECodeNotFound)
-	wantCode(t, "RetryJob without a time", s.RetryJob(ctx, id, time.Time{}, "x"), jit.ECodeInvalid)
+	wantCode(t, "RetryJob of a missing job", s.RetryJob(ctx, id+1000, "w2", at(time.Hour), "x"), jit.ECodeNotFound)
+	wantCode(t, "RetryJob without a time", s.RetryJob(ctx, id, "w2", time.Time{}, "x"), jit.ECodeInvalid)
 	apply(t, s, &jit.Change{DeleteJobs: []string{jit.JobKey(jit.JobGrant, "req-1")}})
-	wantCode(t, "RetryJob of a completed job", s.RetryJob(ctx, id, at(time.Hour), "x"), jit.ECodeNotFound)
+	wantCode(t, "RetryJob of a completed job", s.RetryJob(ctx, id, "w2", at(time.Hour), "x"), jit.ECodeNotFound)
 }
 
 func testRenewLease(t *testing.T, s jit.Store) {
