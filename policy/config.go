@@ -62,6 +62,7 @@ func Parse(name string, data []byte) (*Policy, error) {
 		byName:     map[string]*resource{},
 		ruleByName: map[string]*rule{},
 		providers:  map[string]provider.Provider{},
+		routes:     map[string]string{},
 	}
 	d := &decoder{}
 	if len(data) > MaxConfigSize {

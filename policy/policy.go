@@ -35,6 +35,9 @@ type Policy struct {
 	rules      []*rule
 	ruleByName map[string]*rule
 	providers  map[string]provider.Provider
+	// routes maps a forward-auth route ("host prefix") to its resource,
+	// only while loading, to refuse two resources guarding one route.
+	routes map[string]string
 
 	closeOnce sync.Once
 	closeErr  error

@@ -197,6 +197,17 @@ func (p *Policy) resourceList(d *decoder, n *yaml.Node) {
 				d.addf(settingsLine, "%s: settings: %v", where, err)
 			} else {
 				p.providers[r.name] = prov
+				// Two resources guarding the same route would make the
+				// forward-auth decision depend on file order.
+				if rt, ok := provider.As[provider.Router](prov); ok {
+					host, prefix := rt.Route()
+					key := host + " " + prefix
+					if other, dup := p.routes[key]; dup {
+						d.addf(settingsLine, "%s: guards the same route as resource %s (host %q, path_prefix %q)", where, other, host, prefix)
+					} else {
+						p.routes[key] = r.name
+					}
+				}
 			}
 		}
 		// Register even a faulty resource so that rules naming it are not
