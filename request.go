@@ -174,6 +174,8 @@ type RequestFilter struct {
 	Statuses  []Status
 	// ExpiresBefore, if set, keeps requests whose ExpiresAt is before it.
 	ExpiresBefore *time.Time
+	// ExtendsID, if set, keeps the extensions of that request.
+	ExtendsID string
 	// After is an opaque cursor from a previous page (the last request ID).
 	After string
 	Limit int

@@ -442,7 +442,7 @@ func (s *Service) Extend(ctx context.Context, id string, in ExtendInput) (*jit.R
 // revoking or relinquishing access ends all of it: pending and approved
 // extensions are cancelled, active ones revoked.
 func (s *Service) endExtensions(ctx context.Context, orig *jit.Request, why string) {
-	f := jit.RequestFilter{Requester: orig.Requester, Resource: orig.Resource,
+	f := jit.RequestFilter{ExtendsID: orig.ID,
 		Statuses: []jit.Status{jit.StatusPending, jit.StatusApproved, jit.StatusActive}, Limit: 500}
 	reqs, err := s.store.ListRequests(ctx, f)
 	if err != nil {

@@ -125,6 +125,7 @@ func TestEveryIndexIsUsed(t *testing.T) {
 		{}, {Requester: "a"}, {Resource: "b"}, {Statuses: []jit.Status{jit.StatusActive}},
 		{Statuses: []jit.Status{jit.StatusActive, jit.StatusRevoking}, ExpiresBefore: &before},
 		{Requester: "a", After: "r1"},
+		{ExtendsID: "r1", Statuses: []jit.Status{jit.StatusPending, jit.StatusApproved, jit.StatusActive}},
 	} {
 		q, args := listRequestsSQL(f, f.Statuses)
 		add(q, args...)

@@ -318,6 +318,12 @@ func listRequestsSQL(f jit.RequestFilter, statuses []jit.Status) (string, []any)
 			args = append(args, string(st))
 		}
 	}
+	if f.ExtendsID != "" {
+		// The second term lets SQLite use the partial requests_extends
+		// index (it cannot know a bound value is not '').
+		where = append(where, "extends_id = ? AND extends_id != ''")
+		args = append(args, f.ExtendsID)
+	}
 	if f.ExpiresBefore != nil {
 		where = append(where, "expires_at < ?")
 		args = append(args, f.ExpiresBefore.UnixMicro())

@@ -331,6 +331,8 @@ func listFixture(t *testing.T, s jit.Store) {
 	rs[1].ExpiresAt = exp(2 * time.Hour)
 	rs[2].ExpiresAt = exp(1 * time.Hour)
 	rs[5].ExpiresAt = exp(3 * time.Hour)
+	rs[3].ExtendsID = "r3" // r4 and r6 extend r3
+	rs[5].ExtendsID = "r3"
 	insert(t, s, rs...)
 }
 
@@ -349,6 +351,9 @@ func testListRequests(t *testing.T, s jit.Store) {
 		{"two statuses", jit.RequestFilter{Statuses: []jit.Status{jit.StatusActive, jit.StatusDenied}}, []string{"r6", "r5", "r3", "r2"}},
 		{"requester, resource and status", jit.RequestFilter{Requester: "alice@example.com", Resource: "demo", Statuses: []jit.Status{jit.StatusActive}}, []string{"r6"}},
 		{"expires before", jit.RequestFilter{ExpiresBefore: before(2 * time.Hour)}, []string{"r3", "r1"}},
+		{"extensions", jit.RequestFilter{ExtendsID: "r3"}, []string{"r6", "r4"}},
+		{"extensions, pending", jit.RequestFilter{ExtendsID: "r3", Statuses: []jit.Status{jit.StatusPending}}, []string{"r4"}},
+		{"extensions of a request without any", jit.RequestFilter{ExtendsID: "r6"}, nil},
 		{"expires before, active", jit.RequestFilter{ExpiresBefore: before(4 * time.Hour), Statuses: []jit.Status{jit.StatusActive}}, []string{"r6", "r3", "r2"}},
 		{"limit", jit.RequestFilter{Limit: 3}, []string{"r7", "r6", "r5"}},
 		{"after", jit.RequestFilter{After: "r6", Limit: 2}, []string{"r5", "r4"}},
