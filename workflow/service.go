@@ -500,6 +500,10 @@ func (s *Service) Get(ctx context.Context, id string) (*jit.Request, error) {
 	return r, nil
 }
 
+// errTimeout ends a Wait whose time is up (it then returns the request as
+// it is).
+var errTimeout = errors.New("wait timed out")
+
 // Wait returns the request once its status is not in while, or when
 // timeout passes (then the current state), whichever is first.
 func (s *Service) Wait(ctx context.Context, id string, while []jit.Status, timeout time.Duration) (*jit.Request, error) {
@@ -508,20 +512,30 @@ func (s *Service) Wait(ctx context.Context, id string, while []jit.Status, timeo
 	for {
 		// Subscribe before reading so that a change between the read and
 		// the wait is not missed.
-		ch := s.waiters.subscribe(id)
+		ch, release := s.waiters.subscribe(id)
 		r, err := s.Get(ctx, id)
 		if err != nil || !slices.Contains(while, r.Status) {
+			release()
 			return r, err
 		}
+		recheck := time.NewTimer(time.Second)
 		select {
 		case <-ch:
 		case <-deadline.C:
-			return r, nil
+			err = errTimeout
 		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
+			err = ctx.Err()
+		case <-recheck.C:
 			// Changes made by another process do not reach our waiters;
 			// re-read now and then.
+		}
+		recheck.Stop()
+		release()
+		switch {
+		case err == errTimeout:
+			return r, nil
+		case err != nil:
+			return nil, err
 		}
 	}
 }
