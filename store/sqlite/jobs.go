@@ -143,24 +143,31 @@ func (s *Store) RetryJob(ctx context.Context, id int64, owner string, runAt time
 		lastErr = strings.ToValidUTF8(lastErr[:maxLastError], "")
 	}
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, _ *chainHead) error {
-		res, err := s.ws.txExec(ctx, tx, retryQuery, runAt.UnixMicro(), lastErr, id, owner)
-		if err != nil {
-			return fmt.Errorf("sqlite: retry job %d: %w", id, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("sqlite: retry job %d: %w", id, err)
-		} else if n == 1 {
-			return nil
-		}
-		var holder string
-		err = s.ws.txQueryRow(ctx, tx, leaseOwnerQuery, id).Scan(&holder)
-		if errors.Is(err, sql.ErrNoRows) {
-			return jit.Errorf(jit.ECodeNotFound, "job %d not found", id)
-		} else if err != nil {
-			return fmt.Errorf("sqlite: retry job %d: %w", id, err)
-		}
-		return jit.Errorf(jit.ECodeConflict, "job %d is no longer leased to %s", id, owner)
+		return s.leasedUpdate(ctx, tx, "retry job", id, owner, retryQuery, runAt.UnixMicro(), lastErr, id, owner)
 	}, nil)
+}
+
+// leasedUpdate runs an update that matches job id only while owner holds
+// its lease; when it matches nothing it finds out why: the job is gone
+// (ECodeNotFound) or leased to someone else (ECodeConflict).
+func (s *Store) leasedUpdate(ctx context.Context, tx *sql.Tx, op string, id int64, owner, query string, args ...any) error {
+	res, err := s.ws.txExec(ctx, tx, query, args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s %d: %w", op, id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: %s %d: %w", op, id, err)
+	} else if n == 1 {
+		return nil
+	}
+	var holder string
+	err = s.ws.txQueryRow(ctx, tx, leaseOwnerQuery, id).Scan(&holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jit.Errorf(jit.ECodeNotFound, "job %d not found", id)
+	} else if err != nil {
+		return fmt.Errorf("sqlite: %s %d: %w", op, id, err)
+	}
+	return jit.Errorf(jit.ECodeConflict, "job %d is no longer leased to %s", id, owner)
 }
 
 // RenewLease extends the lease owner holds on job id to until. Errors:
@@ -171,24 +178,8 @@ func (s *Store) RenewLease(ctx context.Context, id int64, owner string, until ti
 		return jit.Errorf(jit.ECodeInvalid, "renewing the lease of job %d needs an owner and a time", id)
 	}
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, _ *chainHead) error {
-		// Renew first; only when that matches nothing, look up why.
-		res, err := s.ws.txExec(ctx, tx, renewQuery, until.UTC().Truncate(time.Microsecond).UnixMicro(), id, owner)
-		if err != nil {
-			return fmt.Errorf("sqlite: renew lease of job %d: %w", id, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("sqlite: renew lease of job %d: %w", id, err)
-		} else if n == 1 {
-			return nil
-		}
-		var holder string
-		err = s.ws.txQueryRow(ctx, tx, leaseOwnerQuery, id).Scan(&holder)
-		if errors.Is(err, sql.ErrNoRows) {
-			return jit.Errorf(jit.ECodeNotFound, "job %d not found", id)
-		} else if err != nil {
-			return fmt.Errorf("sqlite: renew lease of job %d: %w", id, err)
-		}
-		return jit.Errorf(jit.ECodeConflict, "job %d is no longer leased to %s", id, owner)
+		return s.leasedUpdate(ctx, tx, "renew lease of job", id, owner, renewQuery,
+			until.UTC().Truncate(time.Microsecond).UnixMicro(), id, owner)
 	}, nil)
 }
 
