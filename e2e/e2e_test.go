@@ -20,7 +20,17 @@ import (
 	"github.com/jitaccess/jit/client"
 	"github.com/jitaccess/jit/internal/daemon"
 	"github.com/jitaccess/jit/internal/jitdtest"
+	"github.com/jitaccess/jit/store/postgres/pgtest"
 )
+
+// onEachStore runs test against a jitd on SQLite and one on PostgreSQL
+// (skipped without JIT_TEST_POSTGRES_URL, failed without it in CI).
+func onEachStore(t *testing.T, test func(t *testing.T, srv *jitdtest.Server)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, jitdtest.Start(t, jitdtest.Options{})) })
+	t.Run("postgres", func(t *testing.T) {
+		test(t, jitdtest.Start(t, jitdtest.Options{Postgres: pgtest.NewDatabase(t)}))
+	})
+}
 
 func newClient(t *testing.T, srv *jitdtest.Server, token string) *client.Client {
 	t.Helper()
@@ -65,8 +75,9 @@ func waitStatus(t *testing.T, c *client.Client, id string, want jit.Status, whil
 // approval is refused, bob approves, the forward-auth endpoint answers 200
 // for alice and 403 for others, alice relinquishes, it answers 403 again,
 // and the audit chain verifies.
-func TestWalkthrough(t *testing.T) {
-	srv := jitdtest.Start(t, jitdtest.Options{})
+func TestWalkthrough(t *testing.T) { onEachStore(t, walkthrough) }
+
+func walkthrough(t *testing.T, srv *jitdtest.Server) {
 	ctx := context.Background()
 	alice, bob, carol := newClient(t, srv, jitdtest.Alice), newClient(t, srv, jitdtest.Bob), newClient(t, srv, jitdtest.Carol)
 
@@ -180,8 +191,9 @@ func proxyAuthz(t *testing.T, base, token, original string) int {
 
 // TestBadInputChangesNothing sends each kind of bad input and checks that
 // it gets its specific code and that no request or audit event appears.
-func TestBadInputChangesNothing(t *testing.T) {
-	srv := jitdtest.Start(t, jitdtest.Options{})
+func TestBadInputChangesNothing(t *testing.T) { onEachStore(t, badInputChangesNothing) }
+
+func badInputChangesNothing(t *testing.T, srv *jitdtest.Server) {
 	ctx := context.Background()
 	alice, bob := newClient(t, srv, jitdtest.Alice), newClient(t, srv, jitdtest.Bob)
 	cases := []struct {
@@ -257,8 +269,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 // TestDenyExtendAndRevoke covers deny, extension and admin revoke.
-func TestDenyExtendAndRevoke(t *testing.T) {
-	srv := jitdtest.Start(t, jitdtest.Options{})
+func TestDenyExtendAndRevoke(t *testing.T) { onEachStore(t, denyExtendAndRevoke) }
+
+func denyExtendAndRevoke(t *testing.T, srv *jitdtest.Server) {
 	ctx := context.Background()
 	alice, bob, carol := newClient(t, srv, jitdtest.Alice), newClient(t, srv, jitdtest.Bob), newClient(t, srv, jitdtest.Carol)
 
@@ -320,7 +333,10 @@ func TestDenyExtendAndRevoke(t *testing.T) {
 // time it leaves the requester with, so chaining them stays within the
 // rule's max_duration (8h in the demo policy) from now.
 func TestExtensionsCannotExceedTheRuleMaximum(t *testing.T) {
-	srv := jitdtest.Start(t, jitdtest.Options{})
+	onEachStore(t, extensionsCannotExceedTheRuleMaximum)
+}
+
+func extensionsCannotExceedTheRuleMaximum(t *testing.T, srv *jitdtest.Server) {
 	ctx := context.Background()
 	alice, bob := newClient(t, srv, jitdtest.Alice), newClient(t, srv, jitdtest.Bob)
 	r, err := alice.Submit(ctx, client.SubmitRequest{Resource: "demo-app", Duration: "2h", Reason: "INC-9"})
@@ -350,7 +366,10 @@ func TestExtensionsCannotExceedTheRuleMaximum(t *testing.T) {
 // running jitd: an invalid file is refused and the old policy stays; a
 // valid one that no longer lets alice use demo-app revokes her grant.
 func TestPolicyReloadRevokesDisallowedGrants(t *testing.T) {
-	srv := jitdtest.Start(t, jitdtest.Options{})
+	onEachStore(t, policyReloadRevokesDisallowedGrants)
+}
+
+func policyReloadRevokesDisallowedGrants(t *testing.T, srv *jitdtest.Server) {
 	ctx := context.Background()
 	alice, bob := newClient(t, srv, jitdtest.Alice), newClient(t, srv, jitdtest.Bob)
 	r, err := alice.Submit(ctx, client.SubmitRequest{Resource: "demo-app", Duration: "1h", Reason: "INC-9"})

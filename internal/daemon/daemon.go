@@ -22,6 +22,7 @@ import (
 	"github.com/jitaccess/jit/policy"
 	"github.com/jitaccess/jit/proxyauth"
 	"github.com/jitaccess/jit/scheduler"
+	"github.com/jitaccess/jit/store/postgres"
 	"github.com/jitaccess/jit/store/sqlite"
 	"github.com/jitaccess/jit/workflow"
 
@@ -61,6 +62,9 @@ type Options struct {
 	WatchInterval time.Duration
 	// SchedulerMaxSleep bounds the scheduler's sleep (default 2s).
 	SchedulerMaxSleep time.Duration
+	// Postgres, when set, overrides the policy's store with this
+	// PostgreSQL DSN (tests run the same server on both stores).
+	Postgres string
 }
 
 // Daemon is a running jitd.
@@ -83,7 +87,13 @@ type Daemon struct {
 // when set, overrides server.data_dir.
 func OpenStore(ctx context.Context, srv policy.ServerConfig, dataDir string) (jit.Store, error) {
 	if srv.Store.Postgres != "" {
-		return nil, errors.New("store.postgres is not supported by this build; use store.sqlite")
+		// The DSN may hold a password: the store keeps it out of its
+		// errors, and it is not repeated here.
+		st, err := postgres.Open(ctx, srv.Store.Postgres)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		return st, nil
 	}
 	path := srv.Store.SQLite
 	if dataDir != "" || path == "" {
@@ -119,6 +129,9 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	addr := srvCfg.Addr
 	if o.Addr != "" {
 		addr = o.Addr
+	}
+	if o.Postgres != "" {
+		srvCfg.Store = policy.StoreConfig{Postgres: o.Postgres}
 	}
 	st, err := OpenStore(ctx, srvCfg, o.DataDir)
 	if err != nil {

@@ -23,6 +23,9 @@ type Options struct {
 	Clock jit.Clock
 	// Logger defaults to discarding logs (set JIT_TEST_LOG=1 to see them).
 	Logger *slog.Logger
+	// Postgres runs the server on this PostgreSQL DSN instead of SQLite
+	// (see pgtest.NewDatabase).
+	Postgres string
 }
 
 // Server is a running jitd for one test.
@@ -60,7 +63,7 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	d, err := daemon.Start(context.Background(), daemon.Options{
 		PolicyPath: path, Addr: "127.0.0.1:0", DataDir: dir, Dev: true, Logger: o.Logger, Clock: o.Clock,
-		WatchInterval: 50 * time.Millisecond, SchedulerMaxSleep: 200 * time.Millisecond,
+		WatchInterval: 50 * time.Millisecond, SchedulerMaxSleep: 200 * time.Millisecond, Postgres: o.Postgres,
 	})
 	if err != nil {
 		t.Fatalf("start jitd: %v", err)

@@ -1,0 +1,387 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/jitaccess/jit"
+)
+
+const (
+	insertRequestQuery = `INSERT INTO requests (` + requestCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+			$20, $21, $22, $23, 1)
+		ON CONFLICT (id) DO NOTHING`
+	// The fields fixed at submit are conditions, not assignments: an
+	// approval is bound to them (invariant 1), so an update that would
+	// change one matches no row and is refused.
+	updateRequestQuery = `UPDATE requests SET
+			requester_groups = $1, approvers = $2, status = $3, rule = $4, approvals_required = $5,
+			auto_approved = $6, updated_at = $7, lapses_at = $8, granted_at = $9, expires_at = $10,
+			ended_at = $11, ended_by = $12, end_reason = $13, end_status = $14, handle = $15,
+			version = version + 1
+		WHERE id = $16 AND version = $17
+			AND requester = $18 AND resource = $19 AND access = $20 AND duration_ns = $21
+			AND reason = $22 AND extends_id = $23`
+	insertApprovalQuery = `INSERT INTO approvals (request_id, approver, approved, comment, at)
+		VALUES ($1, $2, $3, $4, $5)`
+	lockHeadQuery    = `SELECT seq, hash FROM audit_head FOR UPDATE`
+	moveHeadQuery    = `UPDATE audit_head SET seq = $1, hash = $2`
+	insertEventQuery = `INSERT INTO audit (seq, time, actor, action, request_id, reason,
+			source_kind, source_ip, source_ua, details, prev_hash, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	deleteJobQuery = `DELETE FROM jobs WHERE key = $1`
+	// A merge keeps the existing row (its ID, attempts, last error and
+	// lease) and only moves it earlier.
+	upsertJobQuery = `INSERT INTO jobs (key, kind, request_id, run_at, attempt, last_error,
+			lease_owner, lease_until, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, '', NULL, $7)
+		ON CONFLICT (key) DO UPDATE SET run_at = LEAST(jobs.run_at, excluded.run_at)`
+	insertTokenQuery = `INSERT INTO tokens (id, email, name, hash, created_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`
+)
+
+// Apply commits c in one transaction: the request (inserted when its
+// Version is 0, else updated only if the stored version still equals
+// Version), the approval, the audit events (sealed onto the chain after
+// its current head, read and locked inside the transaction), job deletions
+// and then job enqueues (so a change may replace a job by deleting and
+// enqueueing its key), and the token.
+//
+// On success c.Request.Version is the stored version and c.Events hold
+// their sealed Seq, PrevHash and Hash. On any error nothing is written and
+// c is unchanged. Apply is not idempotent: applying a change again inserts
+// its events again (or fails with ECodeConflict on its request's version).
+//
+// Errors:
+//   - ECodeInvalid when c is malformed (checked before anything is written);
+//     this includes an update that would change a field fixed at submit
+//     (requester, resource, access, duration, reason, extends_id).
+//   - ECodeConflict when a request with c.Request.ID already exists (insert),
+//     the stored version differs from c.Request.Version (update), the
+//     token's ID or hash is taken, or PostgreSQL aborted the transaction
+//     because of a concurrent one (deadlock, serialization failure).
+//   - ECodeNotFound when the request to update, or the approval's request,
+//     does not exist.
+//   - Anything else is internal.
+func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
+	if err := validateChange(c); err != nil {
+		return err
+	}
+	// Work on copies so that a failed write leaves c untouched.
+	events := make([]jit.AuditEvent, len(c.Events))
+	var version int
+	err := s.inTx(ctx, "apply change", func(tx pgx.Tx) error {
+		copy(events, c.Events)
+		var err error
+		if c.Request != nil {
+			if version, err = s.putRequest(ctx, tx, c.Request); err != nil {
+				return err
+			}
+		}
+		if a := c.Approval; a != nil {
+			_, err := tx.Exec(ctx, insertApprovalQuery, a.RequestID, a.Approver, a.Approved, a.Comment, ts(a.At))
+			if pgCode(err) == codeForeignKeyViolation {
+				return jit.Errorf(jit.ECodeNotFound, "request %s not found", a.RequestID)
+			} else if err != nil {
+				return mapWriteErr("insert approval of "+a.RequestID, err)
+			}
+		}
+		// The rest goes in one round trip.
+		b := &pgx.Batch{}
+		if len(events) > 0 {
+			// Lock the head last among what this transaction must
+			// wait for, so that it is held for as short a time as
+			// possible: the batch below and the commit.
+			var prevSeq int64
+			var prevHash string
+			if err := tx.QueryRow(ctx, lockHeadQuery).Scan(&prevSeq, &prevHash); err != nil {
+				return mapWriteErr("lock the audit chain head", err)
+			}
+			for i := range events {
+				events[i].Seal(prevSeq, prevHash)
+				prevSeq, prevHash = events[i].Seq, events[i].Hash
+				if err := queueEvent(b, &events[i]); err != nil {
+					return err
+				}
+			}
+			b.Queue(moveHeadQuery, prevSeq, prevHash)
+		}
+		s.queueJobs(b, c.DeleteJobs, c.Enqueue)
+		if t := c.Token; t != nil {
+			created := t.CreatedAt
+			if created.IsZero() {
+				created = s.cfg.Clock.Now()
+			}
+			b.Queue(insertTokenQuery, t.ID, t.Email, t.Name, t.Hash, ts(created)).Exec(func(ct pgconn.CommandTag) error {
+				if ct.RowsAffected() == 0 {
+					return jit.Errorf(jit.ECodeConflict, "token %s or its hash already exists", t.ID)
+				}
+				return nil
+			})
+		}
+		if b.Len() == 0 {
+			return nil
+		}
+		return mapWriteErr("write audit events, jobs and token", tx.SendBatch(ctx, b).Close())
+	})
+	if err != nil {
+		return err
+	}
+	// Committed: report what was stored.
+	copy(c.Events, events)
+	if c.Request != nil {
+		c.Request.Version = version
+	}
+	return nil
+}
+
+// inTx runs fn in a READ COMMITTED transaction and commits it when fn
+// succeeds. fn's errors are returned as they are (fn maps its own); a
+// failure to begin or commit is mapped with mapWriteErr, so that a commit
+// PostgreSQL refuses because of a concurrent transaction is a conflict.
+func (s *Store) inTx(ctx context.Context, what string, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return mapWriteErr(what+": begin", err)
+	}
+	if err := fn(tx); err != nil {
+		// The rollback's own error adds nothing: the transaction is
+		// abandoned either way, and a broken connection is discarded
+		// by the pool.
+		tx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return mapWriteErr(what+": commit", err)
+	}
+	return nil
+}
+
+// queueJobs queues c's job deletions and enqueues key by key in key order:
+// for each key its deletion, then its enqueues in the order given. Per key
+// this is "deletes before enqueues"; across keys, every transaction locks
+// job rows in the same order, so two changes touching the same keys queue
+// instead of deadlocking.
+func (s *Store) queueJobs(b *pgx.Batch, deletes []string, enqueue []jit.Job) {
+	if len(deletes) == 0 && len(enqueue) == 0 {
+		return
+	}
+	del := make(map[string]bool, len(deletes))
+	byKey := make(map[string][]jit.Job, len(enqueue))
+	var keys []string
+	for _, k := range deletes {
+		if !del[k] && byKey[k] == nil {
+			keys = append(keys, k)
+		}
+		del[k] = true
+	}
+	for _, j := range enqueue {
+		if !del[j.Key] && byKey[j.Key] == nil {
+			keys = append(keys, j.Key)
+		}
+		byKey[j.Key] = append(byKey[j.Key], j)
+	}
+	sort.Strings(keys)
+	now := s.cfg.Clock.Now()
+	for _, k := range keys {
+		if del[k] {
+			b.Queue(deleteJobQuery, k)
+		}
+		for _, j := range byKey[k] {
+			created := j.CreatedAt
+			if created.IsZero() {
+				created = now
+			}
+			b.Queue(upsertJobQuery, j.Key, string(j.Kind), j.RequestID, ts(j.RunAt), j.Attempt, j.LastError, ts(created))
+		}
+	}
+}
+
+func queueEvent(b *pgx.Batch, ev *jit.AuditEvent) error {
+	details, err := detailsJSON(ev.Details)
+	if err != nil {
+		return err
+	}
+	b.Queue(insertEventQuery,
+		ev.Seq, ts(ev.Time), ev.Actor, ev.Action, ev.RequestID, ev.Reason,
+		ev.Source.Kind, ev.Source.IP, ev.Source.UserAgent, details, ev.PrevHash, ev.Hash)
+	return nil
+}
+
+// putRequest inserts or updates r and returns its new stored version.
+func (s *Store) putRequest(ctx context.Context, tx pgx.Tx, r *jit.Request) (int, error) {
+	var handle []byte
+	if len(r.Handle) > 0 {
+		handle = r.Handle
+	}
+	groups, approvers := nonNil(r.RequesterGroups), nonNil(r.Approvers)
+	if r.Version == 0 {
+		ct, err := tx.Exec(ctx, insertRequestQuery,
+			r.ID, r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID,
+			groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired, r.AutoApproved,
+			ts(r.CreatedAt), ts(r.UpdatedAt), ts(r.LapsesAt),
+			tsPtr(r.GrantedAt), tsPtr(r.ExpiresAt), tsPtr(r.EndedAt),
+			r.EndedBy, r.EndReason, string(r.EndStatus), handle)
+		if err != nil {
+			return 0, mapWriteErr("insert request "+r.ID, err)
+		}
+		if ct.RowsAffected() == 0 {
+			return 0, jit.Errorf(jit.ECodeConflict, "request %s already exists", r.ID)
+		}
+		return 1, nil
+	}
+
+	ct, err := tx.Exec(ctx, updateRequestQuery,
+		groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired,
+		r.AutoApproved, ts(r.UpdatedAt), ts(r.LapsesAt),
+		tsPtr(r.GrantedAt), tsPtr(r.ExpiresAt), tsPtr(r.EndedAt),
+		r.EndedBy, r.EndReason, string(r.EndStatus), handle,
+		r.ID, r.Version,
+		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID)
+	if err != nil {
+		return 0, mapWriteErr("update request "+r.ID, err)
+	}
+	if ct.RowsAffected() == 1 {
+		return r.Version + 1, nil
+	}
+	return 0, explainUpdateMiss(ctx, tx, r)
+}
+
+// explainUpdateMiss says why an update matched no row. Under READ
+// COMMITTED it reads the latest committed row, the one the update was
+// checked against.
+func explainUpdateMiss(ctx context.Context, tx pgx.Tx, r *jit.Request) error {
+	var (
+		version                                     int
+		requester, resource, access, reason, extend string
+		duration                                    int64
+	)
+	err := tx.QueryRow(ctx, `SELECT version, requester, resource, access, duration_ns, reason, extends_id
+		FROM requests WHERE id = $1`, r.ID).Scan(&version, &requester, &resource, &access, &duration, &reason, &extend)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return jit.Errorf(jit.ECodeNotFound, "request %s not found", r.ID)
+	} else if err != nil {
+		return fmt.Errorf("postgres: update request %s: %w", r.ID, err)
+	}
+	if version != r.Version {
+		return jit.Errorf(jit.ECodeConflict, "request %s changed concurrently (version %d, stored %d)", r.ID, r.Version, version)
+	}
+	for _, f := range []struct {
+		name string
+		same bool
+	}{
+		{"requester", requester == r.Requester},
+		{"resource", resource == r.Resource},
+		{"access", access == r.Access},
+		{"duration", duration == int64(r.Duration)},
+		{"reason", reason == r.Reason},
+		{"extends_id", extend == r.ExtendsID},
+	} {
+		if !f.same {
+			return jit.FieldErrorf(f.name, jit.ECodeInvalid, "request %s: %s is fixed at submit and cannot change", r.ID, f.name)
+		}
+	}
+	return fmt.Errorf("postgres: update request %s matched no row", r.ID)
+}
+
+// nonNil returns v, or an empty slice for nil, because a nil slice is sent
+// as NULL and the array columns are NOT NULL.
+func nonNil(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
+// validateChange rejects a malformed change before any write.
+func validateChange(c *jit.Change) error {
+	if c == nil {
+		return jit.Errorf(jit.ECodeInvalid, "change is nil")
+	}
+	if r := c.Request; r != nil {
+		switch {
+		case r.ID == "":
+			return jit.FieldErrorf("id", jit.ECodeInvalid, "request has no ID")
+		case r.Requester == "":
+			return jit.FieldErrorf("requester", jit.ECodeInvalid, "request %s has no requester", r.ID)
+		case r.Resource == "":
+			return jit.FieldErrorf("resource", jit.ECodeInvalid, "request %s has no resource", r.ID)
+		case !r.Status.Valid():
+			return jit.FieldErrorf("status", jit.ECodeInvalid, "request %s has unknown status %q", r.ID, r.Status)
+		case r.EndStatus != "" && !r.EndStatus.Valid():
+			return jit.FieldErrorf("end_status", jit.ECodeInvalid, "request %s has unknown end status %q", r.ID, r.EndStatus)
+		case r.CreatedAt.IsZero():
+			return jit.FieldErrorf("created_at", jit.ECodeInvalid, "request %s has no creation time", r.ID)
+		case r.Version < 0:
+			return jit.FieldErrorf("version", jit.ECodeInvalid, "request %s has negative version %d", r.ID, r.Version)
+		}
+	}
+	if a := c.Approval; a != nil {
+		switch {
+		case a.RequestID == "":
+			return jit.FieldErrorf("request_id", jit.ECodeInvalid, "approval has no request ID")
+		case a.Approver == "":
+			return jit.FieldErrorf("approver", jit.ECodeInvalid, "approval of %s has no approver", a.RequestID)
+		case a.At.IsZero():
+			return jit.FieldErrorf("at", jit.ECodeInvalid, "approval of %s has no time", a.RequestID)
+		}
+	}
+	for i, ev := range c.Events {
+		switch {
+		case ev.Action == "":
+			return jit.Errorf(jit.ECodeInvalid, "audit event %d has no action", i)
+		case ev.Actor == "":
+			return jit.Errorf(jit.ECodeInvalid, "audit event %d (%s) has no actor", i, ev.Action)
+		case ev.Time.IsZero():
+			return jit.Errorf(jit.ECodeInvalid, "audit event %d (%s) has no time", i, ev.Action)
+		}
+	}
+	for i, j := range c.Enqueue {
+		switch {
+		case j.Key == "":
+			return jit.Errorf(jit.ECodeInvalid, "job %d has no key", i)
+		case j.Kind == "":
+			return jit.Errorf(jit.ECodeInvalid, "job %s has no kind", j.Key)
+		case j.RunAt.IsZero():
+			return jit.Errorf(jit.ECodeInvalid, "job %s has no run time", j.Key)
+		case j.Attempt < 0:
+			return jit.Errorf(jit.ECodeInvalid, "job %s has negative attempt %d", j.Key, j.Attempt)
+		}
+	}
+	for i, key := range c.DeleteJobs {
+		if key == "" {
+			return jit.Errorf(jit.ECodeInvalid, "job key %d to delete is empty", i)
+		}
+	}
+	if t := c.Token; t != nil {
+		switch {
+		case t.ID == "":
+			return jit.FieldErrorf("id", jit.ECodeInvalid, "token has no ID")
+		case t.Email == "":
+			return jit.FieldErrorf("email", jit.ECodeInvalid, "token %s has no email", t.ID)
+		case !isSHA256Hex(t.Hash):
+			// Refuse anything but a digest, so that a plain token can
+			// never be stored by mistake.
+			return jit.FieldErrorf("hash", jit.ECodeInvalid, "token %s: hash must be a lowercase hex SHA-256 digest", t.ID)
+		}
+	}
+	return nil
+}
+
+func isSHA256Hex(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for _, c := range h {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
