@@ -74,3 +74,24 @@ type Store interface {
 
 	Close() error
 }
+
+// ChangeNotice tells one process about a change another committed.
+type ChangeNotice struct {
+	// RequestID is the request that changed, if any.
+	RequestID string `json:"r,omitempty"`
+	// Jobs is true when the change enqueued jobs (the scheduler should
+	// look for due work).
+	Jobs bool `json:"j,omitempty"`
+}
+
+// ChangeListener is an optional capability of stores that several
+// processes share (PostgreSQL): each process hears about the changes the
+// others commit, so that schedulers wake for new jobs and long-polls and
+// live pages see a change made on another replica at once.
+type ChangeListener interface {
+	// ListenChanges calls fn for every change committed through any Store
+	// on the same database (this one included) until ctx ends. It
+	// reconnects by itself after a lost connection; notices sent while it
+	// was disconnected are lost, so callers keep a slow poll as well.
+	ListenChanges(ctx context.Context, fn func(ChangeNotice)) error
+}

@@ -154,6 +154,10 @@ func systemEvent(at time.Time, action string, r *jit.Request, reason string, det
 	return event(ctx, at, jit.SystemActor, action, r, reason, details)
 }
 
+// NoteChange wakes the callers waiting on request id: another process
+// (a replica sharing the store) changed it.
+func (s *Service) NoteChange(id string) { s.waiters.notify(id) }
+
 // apply commits c and tells waiters and metrics about the new state.
 func (s *Service) apply(ctx context.Context, c *jit.Change) error {
 	if err := s.store.Apply(ctx, c); err != nil {

@@ -158,7 +158,7 @@ func (f *storeFlags) open(ctx context.Context) (jit.Store, error) {
 			return nil, err
 		}
 		defer p.Close()
-		return daemon.OpenStore(ctx, p.Server(), "")
+		return daemon.OpenStore(ctx, p.Server(), "", nil)
 	}
 	data := f.data
 	if data == "" {
@@ -167,7 +167,7 @@ func (f *storeFlags) open(ctx context.Context) (jit.Store, error) {
 	if _, err := os.Stat(data); err != nil {
 		return nil, fmt.Errorf("data folder %s: %w", data, err)
 	}
-	return daemon.OpenStore(ctx, policy.ServerConfig{}, data)
+	return daemon.OpenStore(ctx, policy.ServerConfig{}, data, nil)
 }
 
 func tokenCmd() *cobra.Command {

@@ -61,7 +61,7 @@ func TestPolicyCheck(t *testing.T) {
 func seed(t *testing.T) string {
 	t.Helper()
 	data := t.TempDir()
-	st, err := daemon.OpenStore(context.Background(), policy.ServerConfig{}, data)
+	st, err := daemon.OpenStore(context.Background(), policy.ServerConfig{}, data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestTokenCreate(t *testing.T) {
 	if !strings.HasPrefix(plain, jit.TokenPrefix) {
 		t.Fatalf("token %q", plain)
 	}
-	st, err := daemon.OpenStore(context.Background(), policy.ServerConfig{}, data)
+	st, err := daemon.OpenStore(context.Background(), policy.ServerConfig{}, data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,11 +85,13 @@ type Daemon struct {
 
 // OpenStore opens the store the policy's server settings name; dataDir,
 // when set, overrides server.data_dir.
-func OpenStore(ctx context.Context, srv policy.ServerConfig, dataDir string) (jit.Store, error) {
+// log receives the store's own warnings (a lost listening connection); nil
+// discards them.
+func OpenStore(ctx context.Context, srv policy.ServerConfig, dataDir string, log *slog.Logger) (jit.Store, error) {
 	if srv.Store.Postgres != "" {
 		// The DSN may hold a password: the store keeps it out of its
 		// errors, and it is not repeated here.
-		st, err := postgres.Open(ctx, srv.Store.Postgres)
+		st, err := postgres.OpenConfig(ctx, postgres.Config{DSN: srv.Store.Postgres, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 		}
@@ -133,7 +135,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	if o.Postgres != "" {
 		srvCfg.Store = policy.StoreConfig{Postgres: o.Postgres}
 	}
-	st, err := OpenStore(ctx, srvCfg, o.DataDir)
+	st, err := OpenStore(ctx, srvCfg, o.DataDir, o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +193,22 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), Service: svc, Store: st, Policy: holder, Metrics: m,
 		cancel: cancel, log: o.Logger,
 		srv: &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+	}
+	if cl, ok := st.(jit.ChangeListener); ok {
+		// Replicas sharing the store: wake this scheduler for jobs another
+		// replica enqueued, and this replica's long-polls for its changes.
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			cl.ListenChanges(runCtx, func(n jit.ChangeNotice) {
+				if n.RequestID != "" {
+					svc.NoteChange(n.RequestID)
+				}
+				if n.Jobs {
+					sched.Wake()
+				}
+			})
+		}()
 	}
 	d.wg.Add(4)
 	go func() { defer d.wg.Done(); sched.Run(runCtx) }()

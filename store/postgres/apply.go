@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -113,6 +114,18 @@ func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
 			b.Queue(moveHeadQuery, prevSeq, prevHash)
 		}
 		s.queueJobs(b, c.DeleteJobs, c.Enqueue)
+		// NOTIFY is delivered at commit, and not at all on rollback.
+		if c.Request != nil || len(c.Enqueue) > 0 {
+			n := jit.ChangeNotice{Jobs: len(c.Enqueue) > 0}
+			if c.Request != nil {
+				n.RequestID = c.Request.ID
+			}
+			payload, err := json.Marshal(n)
+			if err != nil {
+				return fmt.Errorf("postgres: encode change notice: %w", err)
+			}
+			b.Queue(notifyQuery, changesChannel, string(payload))
+		}
 		if t := c.Token; t != nil {
 			created := t.CreatedAt
 			if created.IsZero() {

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"sort"
 	"strconv"
@@ -77,6 +78,9 @@ type Config struct {
 	// ApplicationName is reported to the server (pg_stat_activity), when
 	// the DSN sets no application_name. Default "jitd".
 	ApplicationName string
+	// Logger receives warnings about lost listening connections. Default
+	// discards them.
+	Logger *slog.Logger
 }
 
 // withDefaults returns c with defaults filled in, or an error naming the
@@ -102,6 +106,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ApplicationName == "" {
 		c.ApplicationName = DefaultApplicationName
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
 }
