@@ -31,10 +31,19 @@ const pageSize = 1000
 //   - "event N was changed": the event's contents do not match its hash.
 //
 // Deleting events from the end of the log leaves a shorter, intact chain;
-// only a copy kept elsewhere (see Export) can show that. Verify only reads
-// and is safe to run at any time. The error is non-nil only when the store
-// cannot be read (or ctx ends); a broken chain is a Result, not an error.
+// only something kept elsewhere can show that: an Anchor recorded from an
+// earlier Result (see VerifyAnchored) or an exported copy (see Export).
+// Verify only reads and is safe to run at any time. The error is non-nil
+// only when the store cannot be read (or ctx ends); a broken chain is a
+// Result, not an error.
 func Verify(ctx context.Context, s jit.Store) (Result, error) {
+	return VerifyAnchored(ctx, s, nil)
+}
+
+// VerifyAnchored is Verify that also checks the chain against an anchor
+// recorded earlier: the event at anchor.Seq must still exist and have
+// anchor.Hash. A log that now ends before the anchor lost its last events.
+func VerifyAnchored(ctx context.Context, s jit.Store, anchor *Anchor) (Result, error) {
 	var (
 		res      Result
 		prevSeq  int64
@@ -46,6 +55,10 @@ func Verify(ctx context.Context, s jit.Store) (Result, error) {
 			return Result{}, fmt.Errorf("verify audit chain after event %d: %w", prevSeq, err)
 		}
 		if len(page) == 0 {
+			if anchor != nil && anchor.Seq > prevSeq {
+				return broken(res, prevSeq+1, "events %d to %d are missing: the log ends at event %d but reached the recorded anchor %d before",
+					prevSeq+1, anchor.Seq, prevSeq, anchor.Seq), nil
+			}
 			res.OK = true
 			return res, nil
 		}
@@ -64,7 +77,11 @@ func Verify(ctx context.Context, s jit.Store) (Result, error) {
 			case !equal(ev.Hash, ev.ComputeHash()):
 				return broken(res, want, "event %d was changed (its contents do not match its hash)", want), nil
 			}
+			if anchor != nil && ev.Seq == anchor.Seq && !equal(ev.Hash, anchor.Hash) {
+				return broken(res, want, "event %d is not the event recorded in the anchor (its hash differs): the log was rewritten", want), nil
+			}
 			res.Checked++
+			res.HeadSeq, res.HeadHash = ev.Seq, ev.Hash
 			prevSeq, prevHash = ev.Seq, ev.Hash
 		}
 	}

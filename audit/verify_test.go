@@ -271,3 +271,43 @@ func TestExportWriteError(t *testing.T) {
 		t.Fatalf("Export reported %d written, want 2", n)
 	}
 }
+
+// An anchor recorded from an earlier verification exposes what the chain
+// alone cannot: events deleted from the end, and a log rewritten after
+// the anchor was taken.
+func TestVerifyAnchored(t *testing.T) {
+	ctx := context.Background()
+	s, path := newLog(t, 50)
+	res, err := audit.Verify(ctx, s)
+	if err != nil || !res.OK || res.HeadSeq != 50 || len(res.HeadHash) != 64 {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+	anchor, err := audit.ParseAnchor(audit.Anchor{Seq: res.HeadSeq, Hash: res.HeadHash}.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := audit.VerifyAnchored(ctx, s, &anchor); err != nil || !got.OK {
+		t.Fatalf("untouched log against its anchor: %+v %v", got, err)
+	}
+	tamper(t, path, `DELETE FROM audit WHERE seq >= 48`)
+	if got, _ := audit.Verify(ctx, s); !got.OK {
+		t.Fatalf("a truncated chain is intact without an anchor, got %+v", got)
+	}
+	got, err := audit.VerifyAnchored(ctx, s, &anchor)
+	if err != nil || got.OK || got.BrokenAt != 48 || !strings.Contains(got.Problem, "missing") {
+		t.Fatalf("truncation against the anchor: %+v %v", got, err)
+	}
+
+	// A log rebuilt from scratch (a different chain reaching the anchor's
+	// sequence number) does not match the anchor's hash.
+	other, _ := newLog(t, 50)
+	if got, _ := audit.VerifyAnchored(ctx, other, &audit.Anchor{Seq: 50, Hash: strings.Repeat("0", 64)}); got.OK || got.BrokenAt != 50 {
+		t.Fatalf("rewritten log against the anchor: %+v", got)
+	}
+
+	for _, bad := range []string{"", "50", "x:" + res.HeadHash, "0:" + res.HeadHash, "50:abc", "50:" + strings.ToUpper(res.HeadHash)} {
+		if _, err := audit.ParseAnchor(bad); err == nil {
+			t.Errorf("ParseAnchor(%q) accepted", bad)
+		}
+	}
+}

@@ -216,17 +216,26 @@ func auditCmd() *cobra.Command {
 	c := &cobra.Command{Use: "audit", Short: "Verify and export the audit log"}
 	var vf storeFlags
 	var asJSON bool
+	var anchor string
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the audit hash chain and say where it breaks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var a *audit.Anchor
+			if anchor != "" {
+				parsed, err := audit.ParseAnchor(anchor)
+				if err != nil {
+					return fmt.Errorf("--anchor: %w", err)
+				}
+				a = &parsed
+			}
 			st, err := vf.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			res, err := audit.Verify(cmd.Context(), st)
+			res, err := audit.VerifyAnchored(cmd.Context(), st, a)
 			if err != nil {
 				return err
 			}
@@ -234,6 +243,10 @@ func auditCmd() *cobra.Command {
 				json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 			} else if res.OK {
 				fmt.Fprintf(cmd.OutOrStdout(), "audit chain OK: %d events verified\n", res.Checked)
+				if res.HeadSeq > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "head: %s\n(keep it outside jit and pass it as --anchor next time: events deleted from the end of the log show only against it)\n",
+						audit.Anchor{Seq: res.HeadSeq, Hash: res.HeadHash})
+				}
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "audit chain BROKEN at event %d: %s (%d events verified before it)\n", res.BrokenAt, res.Problem, res.Checked)
 			}
@@ -245,6 +258,7 @@ func auditCmd() *cobra.Command {
 	}
 	vf.add(verify)
 	verify.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	verify.Flags().StringVar(&anchor, "anchor", "", "SEQ:HASH printed by an earlier verification; the chain must still reach it")
 
 	var ef storeFlags
 	var since string

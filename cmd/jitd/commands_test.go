@@ -113,8 +113,16 @@ func TestTokenCreate(t *testing.T) {
 func TestAuditVerifyAndExport(t *testing.T) {
 	data := seed(t)
 	out, _, code := jitd(t, "audit", "verify", "--data", data)
-	if code != 0 || !strings.Contains(out, "OK: 3 events") {
+	if code != 0 || !strings.Contains(out, "OK: 3 events") || !strings.Contains(out, "head: 3:") {
 		t.Fatalf("verify clean chain: %d %q", code, out)
+	}
+	_, head, _ := strings.Cut(out, "head: ")
+	head, _, _ = strings.Cut(head, "\n")
+	if out, _, code := jitd(t, "audit", "verify", "--data", data, "--anchor", head); code != 0 {
+		t.Fatalf("verify against its own head: %d %q", code, out)
+	}
+	if _, errOut, code := jitd(t, "audit", "verify", "--data", data, "--anchor", "3:nothex"); code == 0 || !strings.Contains(errOut, "SEQ:HASH") {
+		t.Fatalf("bad anchor: %d %q", code, errOut)
 	}
 
 	out, _, code = jitd(t, "audit", "export", "--data", data, "--since", "2026-01-01T01:00:00Z")
@@ -144,6 +152,29 @@ func TestAuditVerifyAndExport(t *testing.T) {
 	out, _, code = jitd(t, "audit", "verify", "--data", data)
 	if code != 1 || !strings.Contains(out, "BROKEN at event 2") {
 		t.Fatalf("verify after deletion: %d %q", code, out)
+	}
+
+	// Deleting the last event leaves an intact, shorter chain; the anchor
+	// recorded before shows it.
+	data = seed(t)
+	out, _, _ = jitd(t, "audit", "verify", "--data", data)
+	_, head, _ = strings.Cut(out, "head: ")
+	head, _, _ = strings.Cut(head, "\n")
+	db2, err := sql.Open("sqlite", filepath.Join(data, "jit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	for _, q := range []string{`DROP TRIGGER audit_no_delete`, `DELETE FROM audit WHERE seq = 3`} {
+		if _, err := db2.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, _, code := jitd(t, "audit", "verify", "--data", data); code != 0 {
+		t.Fatalf("a truncated chain without an anchor: %d %q", code, out)
+	}
+	if out, _, code := jitd(t, "audit", "verify", "--data", data, "--anchor", head); code != 1 || !strings.Contains(out, "missing") {
+		t.Fatalf("a truncated chain against the anchor: %d %q", code, out)
 	}
 }
 
