@@ -185,6 +185,14 @@ type RequestFilter struct {
 // the request's JSON form.
 func (r Request) MarshalJSON() ([]byte, error) {
 	type plain Request
+	// Lists are always arrays, never null, so that clients need no
+	// special case.
+	if r.Approvals == nil {
+		r.Approvals = []Approval{}
+	}
+	if r.Approvers == nil {
+		r.Approvers = []string{}
+	}
 	return json.Marshal(struct {
 		plain
 		Duration        string `json:"duration"`

@@ -2,6 +2,7 @@ package jit_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +48,15 @@ func TestAuditHashDetectsChange(t *testing.T) {
 	e.Action = jit.ActionSubmit[1:]
 	if e.ComputeHash() == h {
 		t.Fatal("moved bytes between fields kept the hash")
+	}
+}
+
+func TestRequestJSONListsAreArrays(t *testing.T) {
+	b, err := json.Marshal(jit.Request{ID: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(b); !strings.Contains(s, `"approvals":[]`) || !strings.Contains(s, `"approvers":[]`) {
+		t.Fatalf("nil lists not written as arrays: %s", s)
 	}
 }

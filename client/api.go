@@ -155,8 +155,9 @@ const PollWait = 30 * time.Second
 // state seen (nil if none) with the error.
 func (c *Client) WaitFor(ctx context.Context, id string, while []jit.Status, progress func(*jit.Request)) (*jit.Request, error) {
 	var last *jit.Request
+	waitWhile := while
 	for {
-		r, err := c.Wait(ctx, id, while, PollWait)
+		r, err := c.Wait(ctx, id, waitWhile, PollWait)
 		if err != nil {
 			return last, err
 		}
@@ -167,6 +168,9 @@ func (c *Client) WaitFor(ctx context.Context, id string, while []jit.Status, pro
 		if !slices.Contains(while, r.Status) {
 			return r, nil
 		}
+		// Wake at the next change of status, so that progress sees each
+		// step (pending → approved → granting → active), not only the end.
+		waitWhile = []jit.Status{r.Status}
 		if err := ctx.Err(); err != nil {
 			return last, err
 		}

@@ -349,6 +349,9 @@ func extensionsCannotExceedTheRuleMaximum(t *testing.T, srv *jitdtest.Server) {
 	waitStatus(t, alice, r.ID, jit.StatusActive, jit.StatusApproved, jit.StatusGranting)
 	_, err = alice.Extend(ctx, r.ID, "7h", "INC-9")
 	wantCode(t, err, jit.ECodeDurationTooLong)
+	if msg := err.Error(); !strings.Contains(msg, "extending by 7h") || !strings.Contains(msg, "at most 8h") {
+		t.Fatalf("extension refusal does not explain the total: %s", msg)
+	}
 	if _, err := alice.Extend(ctx, r.ID, "5h", "INC-9"); err != nil {
 		t.Fatalf("an extension within the maximum: %v", err)
 	}

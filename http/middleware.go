@@ -204,6 +204,12 @@ func (s *Server) identify(r *http.Request) (jit.Identity, error) {
 			return id, nil
 		}
 	}
+	if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		// A token was sent and nobody recognised it: unknown, revoked, a
+		// dev token sent to a server not in dev mode, or for another
+		// server.
+		return jit.Identity{}, jit.Errorf(jit.ECodeUnauthenticated, "the token is not valid for this server")
+	}
 	return jit.Identity{}, jit.Errorf(jit.ECodeUnauthenticated,
 		"authentication required: send Authorization: Bearer TOKEN")
 }

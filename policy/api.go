@@ -82,6 +82,10 @@ type Offer struct {
 	ReasonRequired bool     `json:"reason_required"`
 	ReasonPattern  string   `json:"reason_pattern,omitempty"`
 	Rules          []string `json:"rules"`
+	// Conditions are the CEL conditions of the offering rules; a request
+	// must satisfy one of them (for example a duration limit or a reason
+	// format).
+	Conditions []string `json:"conditions,omitempty"`
 }
 
 // Approval check outcome.

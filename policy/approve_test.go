@@ -71,7 +71,7 @@ func TestOffers(t *testing.T) {
 		ApprovalRequired: true, ApprovalsRequired: 2, Approvers: []string{"peers"}, Rules: []string{"prod-db-read"}}
 	prodBoth := Offer{Resource: "prod-db", Provider: "policytest", Access: []string{"read", "write"}, MaxDuration: "2h",
 		ApprovalRequired: true, ApprovalsRequired: 1, Approvers: []string{"peers", "group:dba", "user:carol@example.com"},
-		Rules: []string{"prod-db-read", "prod-db-write"}}
+		Rules: []string{"prod-db-read", "prod-db-write"}, Conditions: []string{"time.getHours() >= 9 && time.getHours() < 17"}}
 	tests := []struct {
 		name string
 		who  string
@@ -86,9 +86,15 @@ func TestOffers(t *testing.T) {
 			Rules: []string{"engineers-demo-app", "oncall-demo-auto"}}, stagingDB, stagingWeb, prodRead}},
 		{"condition true at this time", "gina@example.com", workHours, []Offer{stagingDB, stagingWeb, prodBoth}},
 		{"condition false at this time", "gina@example.com", night, []Offer{stagingDB, stagingWeb, prodRead}},
-		// security-demo-admin's condition needs duration <= 15m; offers
-		// evaluate it at the rule's max_duration (30m), so it is not offered.
-		{"condition evaluated at max duration", "frank@example.com", workHours, []Offer{stagingDB, stagingWeb}},
+		// security-demo-admin's condition needs duration <= 15m and a
+		// reason starting SEC-: false at the rule's max_duration (30m) and
+		// with no reason, but a request can meet it, so it is offered with
+		// its condition.
+		{"condition that a request can meet", "frank@example.com", workHours, []Offer{{Resource: "demo-app", Description: "Demo internal web app",
+			Provider: "policytest", Access: []string{"admin"}, DefaultAccess: "user", MaxDuration: "30m", ApprovalRequired: true,
+			ApprovalsRequired: 1, Approvers: []string{"user:carol@example.com"}, Rules: []string{"security-demo-admin"},
+			Conditions: []string{`requester.admin && resource.labels.env == "prod" && access == "admin" && duration <= duration("15m") && reason.startsWith("SEC-")`}},
+			stagingDB, stagingWeb}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,5 +117,5 @@ func offerEqual(a, b Offer) bool {
 		eq(a.Access, b.Access) && a.DefaultAccess == b.DefaultAccess && a.MaxDuration == b.MaxDuration &&
 		a.ApprovalRequired == b.ApprovalRequired && a.ApprovalsRequired == b.ApprovalsRequired &&
 		eq(a.Approvers, b.Approvers) && a.ReasonRequired == b.ReasonRequired && a.ReasonPattern == b.ReasonPattern &&
-		eq(a.Rules, b.Rules)
+		eq(a.Rules, b.Rules) && eq(a.Conditions, b.Conditions)
 }

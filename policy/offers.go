@@ -1,16 +1,16 @@
 package policy
 
 import (
+	"strings"
 	"time"
 
 	"github.com/jitaccess/jit"
 )
 
 // Offers lists what id may request, one Offer per resource in file order:
-// every level id may request under some rule whose condition holds at now
-// for a request of that rule's max_duration (the reason is not known yet,
-// so reason requirements do not hide an offer and conditions see an empty
-// reason). Per resource it merges the offering rules: the largest
+// every level id may request under some rule whose condition may hold at
+// now (see conditionMayHold); the conditions of the offering rules are
+// listed with the offer. Per resource it merges the offering rules: the largest
 // max_duration, approval not required when one of them auto-approves
 // without a condition, the fewest approvals any of them needs, every
 // approver, and a reason required only when all of them require one.
@@ -35,14 +35,8 @@ func (p *Policy) Offers(id jit.Identity, now time.Time) []Offer {
 				if !r.coversAccess(level) {
 					continue
 				}
-				if r.cond != nil {
-					vars := &celVars{
-						requester: &celRequester{Email: w.email, Groups: w.allGroups(), Admin: w.admin},
-						resource:  res.cel, access: level, duration: r.maxDuration, time: now.UTC(),
-					}
-					if ok, _ := r.cond.eval(vars); !ok {
-						continue
-					}
+				if r.cond != nil && !p.conditionMayHold(r, &w, res, level, now) {
+					continue
 				}
 				ruleOffers = true
 				offered[level] = true
@@ -51,6 +45,9 @@ func (p *Policy) Offers(id jit.Identity, now time.Time) []Offer {
 				continue
 			}
 			o.Rules = append(o.Rules, r.name)
+			if r.cond != nil {
+				o.Conditions = append(o.Conditions, r.cond.src)
+			}
 			maxDur = max(maxDur, r.maxDuration)
 			if r.auto != nil && r.auto.cond == nil {
 				minAppr = 0
@@ -93,4 +90,33 @@ func (p *Policy) Offers(id jit.Identity, now time.Time) []Offer {
 		out = append(out, o)
 	}
 	return out
+}
+
+// probeDurations are the request durations at which an offer's condition is
+// tried, besides the rule's max_duration: the duration of a request that
+// is not yet made is unknown, and a condition such as
+// duration <= duration("1h") holds only for some.
+var probeDurations = []time.Duration{time.Minute, 15 * time.Minute, time.Hour, 4 * time.Hour, 8 * time.Hour, 24 * time.Hour}
+
+// conditionMayHold reports whether r's condition can allow w to request
+// level on res now: it is tried with the rule's max_duration and shorter
+// probe durations and an empty reason; a condition that reads the reason
+// and holds for none of them is still offered, since the right reason may
+// satisfy it (the offer lists the condition).
+func (p *Policy) conditionMayHold(r *rule, w *who, res *resource, level string, now time.Time) bool {
+	vars := &celVars{
+		requester: &celRequester{Email: w.email, Groups: w.allGroups(), Admin: w.admin},
+		resource:  res.cel, access: level, time: now.UTC(),
+	}
+	durs := append([]time.Duration{r.maxDuration}, probeDurations...)
+	for _, d := range durs {
+		if d > r.maxDuration {
+			continue
+		}
+		vars.duration = d
+		if ok, _ := r.cond.eval(vars); ok {
+			return true
+		}
+	}
+	return strings.Contains(r.cond.src, "reason")
 }

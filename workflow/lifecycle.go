@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -18,6 +19,12 @@ func (s *Service) PolicyReloaded(ctx context.Context, old, cur *policy.Policy) e
 	details := map[string]string{"digest": cur.Digest()}
 	if old != nil {
 		details["previous_digest"] = old.Digest()
+		if !reflect.DeepEqual(old.Server(), cur.Server()) {
+			// Listen address, store, rate limits and identity settings are
+			// read at start; say so rather than appear to apply them.
+			details["server_settings_changed"] = "restart jitd to apply them"
+			s.log.Warn("the server section of the policy changed; restart jitd to apply it (the rest of the policy is in force)")
+		}
 	}
 	if err := s.store.Apply(ctx, &jit.Change{Events: []jit.AuditEvent{systemEvent(now, jit.ActionPolicyReload, nil, "", details)}}); err != nil {
 		return fmt.Errorf("record policy reload: %w", err)

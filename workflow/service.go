@@ -201,6 +201,17 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 	}
 	d := p.Decide(policy.Input{Requester: id, Resource: in.Resource, Access: in.Access, Duration: decideFor, Reason: in.Reason, Time: now})
 	if !d.Allowed {
+		if extends != nil && d.Code == jit.ECodeDurationTooLong && decideFor != in.Duration {
+			left := decideFor - in.Duration
+			msg := fmt.Sprintf("extending by %s would leave %s of access from now (%s is still left on %s)",
+				policy.FormatDuration(in.Duration), policy.FormatDuration(decideFor.Round(time.Second)), policy.FormatDuration(left.Round(time.Second)), extends.ID)
+			if room := (d.MaxDuration - left).Truncate(time.Minute); d.MaxDuration > 0 && room > 0 {
+				msg += fmt.Sprintf("; the rule allows at most %s, so extend by %s or less", policy.FormatDuration(d.MaxDuration), policy.FormatDuration(room))
+			} else if d.MaxDuration > 0 {
+				msg += fmt.Sprintf("; the rule allows at most %s, more than is left already", policy.FormatDuration(d.MaxDuration))
+			}
+			return nil, jit.FieldErrorf("duration", jit.ECodeDurationTooLong, "%s", msg)
+		}
 		return nil, d.Err()
 	}
 	srv := p.Server()

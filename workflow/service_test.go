@@ -635,3 +635,18 @@ func TestPolicyChangeDuringGrantCall(t *testing.T) {
 		t.Fatalf("grant finished under a policy that forbids it: %s (target has it: %v)", got.Status, e.target.has(r.ID))
 	}
 }
+
+// A reload that changes the server section is recorded as needing a
+// restart, since those settings are read at start.
+func TestPolicyReloadNotesServerChanges(t *testing.T) {
+	e := newEnv(t)
+	old := e.holder.Get()
+	e.swapPolicy(func(s string) string { return strings.Replace(s, "grant_attempts: 3", "grant_attempts: 4", 1) })
+	if err := e.svc.PolicyReloaded(context.Background(), old, e.holder.Get()); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := e.store.ListAudit(context.Background(), jit.AuditFilter{Action: jit.ActionPolicyReload})
+	if err != nil || len(evs) != 1 || evs[0].Details["server_settings_changed"] == "" {
+		t.Fatalf("reload events: %+v %v", evs, err)
+	}
+}

@@ -306,7 +306,12 @@ func policyCmd() *cobra.Command {
 				return exitError{code: 1}
 			}
 			defer p.Close()
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK (%d resources)\n", args[0], len(p.Resources()))
+			n := len(p.Resources())
+			noun := "resources"
+			if n == 1 {
+				noun = "resource"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK (%d %s)\n", args[0], n, noun)
 			return nil
 		},
 	}
