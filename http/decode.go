@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,10 +53,44 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) err
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}
+	if err := exactKeys(body, dst); err != nil {
+		return err
+	}
 	// A second value after the object ({"a":1}{"b":2}) is refused rather
 	// than silently ignored.
 	if _, err := dec.Token(); err != io.EOF {
 		return jit.Errorf(jit.ECodeMalformedJSON, "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// exactKeys refuses keys that match a field only case-insensitively
+// ("Resource" for "resource"): encoding/json accepts them, and a client
+// that sends them has most likely misspelt something else as well.
+func exactKeys(body []byte, dst any) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return jsonError(err)
+	}
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	known := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		known[name] = true
+	}
+	for k := range raw {
+		if !known[k] {
+			return jit.FieldErrorf(k, jit.ECodeUnknownField, "unknown field %q (field names are case-sensitive)", k)
+		}
 	}
 	return nil
 }

@@ -104,6 +104,7 @@ func TestBodyDecoding(t *testing.T) {
 		{"string", "/api/v1/requests", `"db"`, "", 400, "malformed_json", ""},
 		{"wrong type", "/api/v1/requests", `{"resource": "db", "duration": 3600}`, "", 400, "malformed_json", "duration"},
 		{"unknown field", "/api/v1/requests", `{"resource": "db", "duration": "1h", "durration": "2h"}`, "", 400, "unknown_field", "durration"},
+		{"field name in another case", "/api/v1/requests", `{"Resource": "db", "duration": "1h"}`, "", 400, "unknown_field", "Resource"},
 		{"trailing object", "/api/v1/requests", `{"resource": "db", "duration": "1h"}{"resource":"x"}`, "", 400, "malformed_json", ""},
 		{"trailing garbage", "/api/v1/requests", `{"resource": "db", "duration": "1h"} x`, "", 400, "malformed_json", ""},
 		{"too large", "/api/v1/requests/req_1/deny", big, "", 413, "body_too_large", ""},
