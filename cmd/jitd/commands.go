@@ -182,6 +182,17 @@ func tokenCmd() *cobra.Command {
 			if user == "" {
 				return errors.New("--user EMAIL is required")
 			}
+			if sf.config != "" {
+				// Point out a probable typo: a token for someone config does
+				// not know works, but grants nothing unless a proxy JWT adds
+				// groups.
+				if p, err := policy.Load(sf.config); err == nil {
+					if id := p.Identity(user); len(id.Groups) == 0 && !id.Admin {
+						fmt.Fprintf(cmd.ErrOrStderr(), "note: %s is in no group and no admin list of %s; check the spelling\n", user, sf.config)
+					}
+					p.Close()
+				}
+			}
 			st, err := sf.open(cmd.Context())
 			if err != nil {
 				return err
