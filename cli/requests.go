@@ -290,7 +290,10 @@ func (a *app) printRequest(r *jit.Request) error {
 	if r.GrantedAt != nil {
 		t.row("Granted:", ts(*r.GrantedAt))
 	}
-	if r.ExpiresAt != nil {
+	if r.ExpiresAt != nil && r.Status.Terminal() && r.Status != jit.StatusExpired {
+		// Ended early: the expiry no longer applies.
+		t.row("Expires:", r.ExpiresAt.In(a.opts.Location).Format("2006-01-02 15:04:05 MST")+" (ended before)")
+	} else if r.ExpiresAt != nil {
 		t.row("Expires:", ts(*r.ExpiresAt))
 	}
 	if r.EndedAt != nil {
