@@ -69,6 +69,10 @@ const (
 //     because of a concurrent one (deadlock, serialization failure).
 //   - ECodeNotFound when the request to update, or the approval's request,
 //     does not exist.
+//   - ECodeUnavailable when the database cannot be reached or the
+//     connection is lost (see Unreachable). Nothing was written, except
+//     when the connection was lost while committing: then the change may
+//     have been committed whole, and a read after reconnecting tells.
 //   - Anything else is internal.
 func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
 	if err := validateChange(c); err != nil {
@@ -280,7 +284,7 @@ func explainUpdateMiss(ctx context.Context, tx pgx.Tx, r *jit.Request) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return jit.Errorf(jit.ECodeNotFound, "request %s not found", r.ID)
 	} else if err != nil {
-		return fmt.Errorf("postgres: update request %s: %w", r.ID, err)
+		return mapReadErr("update request "+r.ID, err)
 	}
 	if version != r.Version {
 		return jit.Errorf(jit.ECodeConflict, "request %s changed concurrently (version %d, stored %d)", r.ID, r.Version, version)

@@ -58,7 +58,7 @@ func (s *Store) ListAudit(ctx context.Context, f jit.AuditFilter) ([]jit.AuditEv
 		FROM audit WHERE ` + strings.Join(where, " AND ") + ` ORDER BY seq LIMIT ` + arg(limit)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list audit: %w", err)
+		return nil, mapReadErr("list audit", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (jit.AuditEvent, error) {
 		var (
@@ -79,7 +79,7 @@ func (s *Store) ListAudit(ctx context.Context, f jit.AuditFilter) ([]jit.AuditEv
 		return ev, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list audit: %w", err)
+		return nil, mapReadErr("list audit", err)
 	}
 	return out, nil
 }

@@ -100,7 +100,7 @@ func (s *Store) ClaimJobs(ctx context.Context, p jit.ClaimParams) ([]jit.Job, er
 	until := p.Now.Add(p.Lease).UTC().Truncate(time.Microsecond)
 	rows, err := s.pool.Query(ctx, claimQuery, p.Now.UTC(), p.Limit, p.Owner, until)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: claim jobs: %w", err)
+		return nil, mapReadErr("claim jobs", err)
 	}
 	type claimed struct {
 		job jit.Job
@@ -113,7 +113,7 @@ func (s *Store) ClaimJobs(ctx context.Context, p jit.ClaimParams) ([]jit.Job, er
 		return c, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: claim jobs: %w", err)
+		return nil, mapReadErr("claim jobs", err)
 	}
 	sort.Slice(cs, func(a, b int) bool {
 		x, y := cs[a], cs[b]
@@ -193,7 +193,7 @@ func leaseMiss(id int64, owner string, changed int, exists bool) error {
 func (s *Store) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 	var at *time.Time
 	if err := s.pool.QueryRow(ctx, `SELECT min(due_at) FROM jobs`).Scan(&at); err != nil {
-		return time.Time{}, false, fmt.Errorf("postgres: next job time: %w", err)
+		return time.Time{}, false, mapReadErr("next job time", err)
 	}
 	if at == nil {
 		return time.Time{}, false, nil
@@ -221,11 +221,11 @@ func (s *Store) ListJobs(ctx context.Context, kind jit.JobKind, limit int) ([]ji
 		rows, err = s.pool.Query(ctx, `SELECT `+jobCols+` FROM jobs WHERE kind = $1 ORDER BY run_at, id LIMIT $2`, string(kind), limit)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list jobs: %w", err)
+		return nil, mapReadErr("list jobs", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (jit.Job, error) { return scanJob(row) })
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list jobs: %w", err)
+		return nil, mapReadErr("list jobs", err)
 	}
 	return out, nil
 }

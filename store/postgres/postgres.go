@@ -177,7 +177,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 func (s *Store) Ping(ctx context.Context) error {
 	var n int
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return mapReadErr("ping", err)
 	}
 	return nil
 }
@@ -314,14 +314,20 @@ func pgCode(err error) string {
 	return ""
 }
 
-// mapWriteErr turns the failures of a write that another writer caused (a
-// duplicate key, a serialization failure or deadlock, which PostgreSQL
-// resolves by aborting one side) into ECodeConflict, and wraps anything
-// else with what was being done. *jit.Error values pass through.
+// mapWriteErr turns a lost or refused connection into ECodeUnavailable,
+// the failures of a write that another writer caused (a duplicate key, a
+// serialization failure or deadlock, which PostgreSQL resolves by aborting
+// one side) into ECodeConflict, and wraps anything else with what was being
+// done. *jit.Error values pass through.
 func mapWriteErr(what string, err error) error {
 	var je *jit.Error
 	if err == nil || errors.As(err, &je) {
 		return err
+	}
+	if Unreachable(err) {
+		// Checked first: a connection lost at commit is not a conflict,
+		// and the caller learns to retry later rather than at once.
+		return unreachable(what, err)
 	}
 	switch pgCode(err) {
 	case codeUniqueViolation:

@@ -107,7 +107,7 @@ func (s *Store) queryRequests(ctx context.Context, q string, args ...any) ([]*ji
 func (s *Store) GetRequest(ctx context.Context, id string) (*jit.Request, error) {
 	rs, err := s.queryRequests(ctx, selectRequests+` WHERE r.id = $1`, id)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: get request %s: %w", id, err)
+		return nil, mapReadErr("get request "+id, err)
 	}
 	if len(rs) == 0 {
 		return nil, jit.Errorf(jit.ECodeNotFound, "request %s not found", id)
@@ -173,7 +173,7 @@ func (s *Store) ListRequests(ctx context.Context, f jit.RequestFilter) ([]*jit.R
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, jit.FieldErrorf("after", jit.ECodeInvalid, "cursor %q names no request", f.After)
 		} else if err != nil {
-			return nil, fmt.Errorf("postgres: resolve cursor: %w", err)
+			return nil, mapReadErr("resolve cursor", err)
 		}
 		where = append(where, "(r.created_at, r.id) < ("+arg(created)+", "+arg(f.After)+")")
 	}
@@ -184,7 +184,7 @@ func (s *Store) ListRequests(ctx context.Context, f jit.RequestFilter) ([]*jit.R
 	q += " ORDER BY r.created_at DESC, r.id DESC LIMIT " + arg(limit)
 	rs, err := s.queryRequests(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: list requests: %w", err)
+		return nil, mapReadErr("list requests", err)
 	}
 	return rs, nil
 }
@@ -199,7 +199,7 @@ var findActiveQuery = selectRequests + `
 func (s *Store) FindActive(ctx context.Context, requester, resource string, now time.Time) (*jit.Request, error) {
 	rs, err := s.queryRequests(ctx, findActiveQuery, requester, resource, now.UTC())
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find active request: %w", err)
+		return nil, mapReadErr("find active request", err)
 	}
 	if len(rs) == 0 {
 		return nil, nil
@@ -217,19 +217,19 @@ func (s *Store) CountRequests(ctx context.Context) (map[jit.Status]int, error) {
 	}
 	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM requests GROUP BY status`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: count requests: %w", err)
+		return nil, mapReadErr("count requests", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var st string
 		var n int
 		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("postgres: count requests: %w", err)
+			return nil, mapReadErr("count requests", err)
 		}
 		out[jit.Status(st)] = n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: count requests: %w", err)
+		return nil, mapReadErr("count requests", err)
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,7 +27,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*jit.Token, error
 		// credential.
 		return nil, jit.Errorf(jit.ECodeNotFound, "token not found")
 	} else if err != nil {
-		return nil, fmt.Errorf("postgres: look up token: %w", err)
+		return nil, mapReadErr("look up token", err)
 	}
 	t.CreatedAt = created.UTC()
 	return &t, nil
