@@ -31,6 +31,11 @@ const (
 	ActionPolicyReload = "policy_reload"
 	ActionPolicyError  = "policy_reload_failed"
 	ActionTokenCreate  = "token_create"
+	// ActionDrift records a difference the reconciler found between the
+	// store and a target; Details["kind"] says which ("orphan": access
+	// without an active grant, revoked; "vanished": an active grant whose
+	// access is gone).
+	ActionDrift = "drift"
 )
 
 // AuditEvent is one entry of the append-only, hash-chained audit log. Each

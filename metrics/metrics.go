@@ -34,6 +34,9 @@ type Metrics struct {
 	HTTPDuration *prometheus.HistogramVec
 	// PolicyReloads counts reloads by outcome (ok, error).
 	PolicyReloads *prometheus.CounterVec
+	// DriftFound counts differences the reconciler found between the store
+	// and targets, by kind ("orphan", "vanished") and resource.
+	DriftFound *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them, with the Go and process
@@ -80,13 +83,16 @@ func New() *Metrics {
 		PolicyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jit_policy_reloads_total", Help: "Policy reloads by outcome.",
 		}, []string{"outcome"}),
+		DriftFound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jit_drift_found_total", Help: "Differences the reconciler found between the store and targets, by kind and resource.",
+		}, []string{"kind", "resource"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.RequestsByStatus, m.Transitions, m.JobDuration, m.JobLatency, m.ExpiryLag,
 		m.Overdue, m.ProviderCalls, m.ProviderDuration, m.HTTPRequests, m.HTTPDuration,
-		m.PolicyReloads,
+		m.PolicyReloads, m.DriftFound,
 	)
 	return m
 }

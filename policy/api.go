@@ -132,6 +132,10 @@ type ServerConfig struct {
 	// renewed while the job runs, so a crashed replica's jobs are taken
 	// over within about one lease (default 30s).
 	JobLease time.Duration
+	// ReconcileInterval is how often targets are compared with the store
+	// (drift: access in a target with no active grant, or an active grant
+	// whose access vanished). Default 5m; 0 turns it off.
+	ReconcileInterval time.Duration
 	// RateLimit limits writes per identity.
 	RateLimit RateLimitConfig
 	// Proxy, when set, trusts an identity-assertion JWT header.

@@ -26,6 +26,7 @@ const (
 	DefaultGrantAttempts    = 5
 	DefaultRevokeMaxBackoff = 5 * time.Minute
 	DefaultJobLease         = 30 * time.Second
+	DefaultReconcile        = 5 * time.Minute
 	DefaultWritesPerMinute  = 120
 	DefaultBurst            = 30
 	DefaultEmailClaim       = "email"
@@ -170,13 +171,14 @@ func safeUnmarshal(data []byte, v any) (err error) {
 // server reads the server section (n may be nil) and applies defaults.
 func (d *decoder) server(n *yaml.Node) ServerConfig {
 	s := ServerConfig{
-		Addr:             DefaultAddr,
-		DataDir:          DefaultDataDir,
-		LapseAfter:       DefaultLapseAfter,
-		GrantAttempts:    DefaultGrantAttempts,
-		RevokeMaxBackoff: DefaultRevokeMaxBackoff,
-		JobLease:         DefaultJobLease,
-		RateLimit:        RateLimitConfig{WritesPerMinute: DefaultWritesPerMinute, Burst: DefaultBurst},
+		Addr:              DefaultAddr,
+		DataDir:           DefaultDataDir,
+		LapseAfter:        DefaultLapseAfter,
+		GrantAttempts:     DefaultGrantAttempts,
+		RevokeMaxBackoff:  DefaultRevokeMaxBackoff,
+		JobLease:          DefaultJobLease,
+		ReconcileInterval: DefaultReconcile,
+		RateLimit:         RateLimitConfig{WritesPerMinute: DefaultWritesPerMinute, Burst: DefaultBurst},
 	}
 	if n == nil {
 		s.Store.SQLite = filepath.Join(s.DataDir, "jit.db")
@@ -242,6 +244,19 @@ func (d *decoder) server(n *yaml.Node) ServerConfig {
 		"revoke_max_backoff": func(v *yaml.Node) {
 			if dur, ok := d.duration(v, "server.revoke_max_backoff"); ok {
 				s.RevokeMaxBackoff = dur
+			}
+		},
+		"reconcile_interval": func(v *yaml.Node) {
+			if n := resolve(v); n.Kind == yaml.ScalarNode && (n.Value == "0" || n.Value == "0s") {
+				s.ReconcileInterval = 0 // off
+				return
+			}
+			if dur, ok := d.duration(v, "server.reconcile_interval"); ok {
+				if dur < 10*time.Second {
+					d.addf(d.keyLine, "server.reconcile_interval: %s is too short (at least 10s, or 0 to turn it off)", dur)
+				} else {
+					s.ReconcileInterval = dur
+				}
 			}
 		},
 		"job_lease": func(v *yaml.Node) {

@@ -279,7 +279,7 @@ func TestServerDefaults(t *testing.T) {
 	got := p.Server()
 	want := ServerConfig{
 		Addr: "127.0.0.1:8080", DataDir: "./.jit", Store: StoreConfig{SQLite: filepath.Join(".jit", "jit.db")},
-		LapseAfter: 24 * time.Hour, GrantAttempts: 5, RevokeMaxBackoff: 5 * time.Minute, JobLease: 30 * time.Second,
+		LapseAfter: 24 * time.Hour, GrantAttempts: 5, RevokeMaxBackoff: 5 * time.Minute, JobLease: 30 * time.Second, ReconcileInterval: 5 * time.Minute,
 		RateLimit: RateLimitConfig{WritesPerMinute: 120, Burst: 30},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -295,6 +295,8 @@ func TestServerSettings(t *testing.T) {
 		{`server: {addr: "0.0.0.0:9000", data_dir: /var/lib/jit}`, func(s *ServerConfig) {
 			s.Addr, s.DataDir, s.Store.SQLite = "0.0.0.0:9000", "/var/lib/jit", "/var/lib/jit/jit.db"
 		}},
+		{`server: {reconcile_interval: 0}`, func(s *ServerConfig) { s.ReconcileInterval = 0 }},
+		{`server: {reconcile_interval: 1m, job_lease: 10s}`, func(s *ServerConfig) { s.ReconcileInterval, s.JobLease = time.Minute, 10*time.Second }},
 		{`server: {store: {sqlite: /tmp/x.db}, lapse_after: 2d, grant_attempts: 3, revoke_max_backoff: 90s}`, func(s *ServerConfig) {
 			s.Store.SQLite, s.LapseAfter, s.GrantAttempts, s.RevokeMaxBackoff = "/tmp/x.db", 48*time.Hour, 3, 90*time.Second
 		}},

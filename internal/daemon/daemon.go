@@ -210,6 +210,10 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 			})
 		}()
 	}
+	if srvCfg.ReconcileInterval > 0 {
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); svc.RunReconciler(runCtx, srvCfg.ReconcileInterval) }()
+	}
 	d.wg.Add(4)
 	go func() { defer d.wg.Done(); sched.Run(runCtx) }()
 	go func() { defer d.wg.Done(); svc.Maintain(runCtx, 10*time.Second) }()

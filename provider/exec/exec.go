@@ -48,7 +48,10 @@ var inheritedEnv = []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ"}
 
 func init() { provider.Register(Type, New) }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Lister   = (*Provider)(nil)
+)
 
 // Provider runs one command. It is safe for concurrent use; concurrent
 // calls run concurrent processes, so a command that keeps state must lock
@@ -59,6 +62,8 @@ type Provider struct {
 	timeout time.Duration
 	env     []string
 	dir     string
+	// list says the command implements the "list" action.
+	list bool
 }
 
 // New builds the provider from r.Settings:
@@ -68,6 +73,9 @@ type Provider struct {
 //	timeout: per run, default 30s
 //	env:     map of extra environment variables
 //	dir:     working directory (absolute, must exist), default jitd's
+//	list:    true when the command implements the "list" action (so
+//	         that the reconciler can find access left behind), default
+//	         false
 //
 // New looks the command up locally but never runs it. Errors name the
 // offending setting.
@@ -77,8 +85,9 @@ func New(r provider.Resource) (provider.Provider, error) {
 	timeout := s.Duration("timeout", DefaultTimeout)
 	env := s.StringMap("env")
 	dir := s.String("dir", false)
+	list := s.Bool("list", false)
 
-	p := &Provider{timeout: timeout}
+	p := &Provider{timeout: timeout, list: list}
 	if len(argv) > 0 {
 		path, err := lookCommand(argv[0])
 		if err != nil {
@@ -166,7 +175,7 @@ func checkEnvName(name string) error {
 // any other failure (another exit code, a timeout, unreadable output)
 // leaves the outcome unknown.
 func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provider.GrantResponse, error) {
-	out, err := p.run(ctx, callout.Grant(req))
+	out, err := p.run(ctx, callout.Grant(req), maxStdout)
 	if err != nil {
 		return provider.GrantResponse{}, err
 	}
@@ -180,7 +189,7 @@ func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provid
 // Revoke runs the command with a revoke document. Exit 0 means the access
 // is gone (or never existed); stdout is ignored. Errors as for Grant.
 func (p *Provider) Revoke(ctx context.Context, req provider.RevokeRequest) (provider.RevokeResponse, error) {
-	if _, err := p.run(ctx, callout.Revoke(req)); err != nil {
+	if _, err := p.run(ctx, callout.Revoke(req), maxStdout); err != nil {
 		return provider.RevokeResponse{}, err
 	}
 	return provider.RevokeResponse{}, nil
@@ -189,7 +198,7 @@ func (p *Provider) Revoke(ctx context.Context, req provider.RevokeRequest) (prov
 // Verify runs the command with a verify document; on exit 0 stdout must be
 // {"present": bool} with an optional RFC 3339 "expires_at".
 func (p *Provider) Verify(ctx context.Context, req provider.VerifyRequest) (provider.VerifyResponse, error) {
-	out, err := p.run(ctx, callout.Verify(req))
+	out, err := p.run(ctx, callout.Verify(req), maxStdout)
 	if err != nil {
 		return provider.VerifyResponse{}, err
 	}
@@ -200,9 +209,37 @@ func (p *Provider) Verify(ctx context.Context, req provider.VerifyRequest) (prov
 	return resp, nil
 }
 
-// run runs the command for doc and returns its stdout after exit 0.
-func (p *Provider) run(ctx context.Context, doc callout.Document) ([]byte, error) {
+// List runs the command with a list document (JIT_ACTION=list, an empty
+// JIT_REQUEST_ID); on exit 0 stdout must be {"grants": [{"request_id": ...,
+// "user": ..., "access": ..., "expires_at": ...}]} naming every access jit
+// created in the target. The command must not change anything.
+//
+// Errors: provider.ErrListUnsupported, without running anything, unless
+// the list setting is on; any other failure (an exit code other than 0, a
+// timeout, an answer that is not such a document) is an error, and nothing
+// may be concluded from the listing.
+func (p *Provider) List(ctx context.Context, req provider.ListRequest) (provider.ListResponse, error) {
+	if !p.list {
+		return provider.ListResponse{}, fmt.Errorf("exec list %s: %w (set list: true once the command implements it)", req.Resource, provider.ErrListUnsupported)
+	}
+	out, err := p.run(ctx, callout.List(req), callout.MaxListAnswer)
+	if err != nil {
+		return provider.ListResponse{}, err
+	}
+	resp, err := callout.ParseList(out)
+	if err != nil {
+		return provider.ListResponse{}, fmt.Errorf("exec list %s: %w", req.Resource, err)
+	}
+	return resp, nil
+}
+
+// run runs the command for doc and returns its stdout after exit 0; stdout
+// longer than limit bytes is an error.
+func (p *Provider) run(ctx context.Context, doc callout.Document, limit int) ([]byte, error) {
 	what := fmt.Sprintf("exec %s %s", doc.Action, doc.RequestID)
+	if doc.RequestID == "" {
+		what = fmt.Sprintf("exec %s %s", doc.Action, doc.Resource)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, provider.NotApplied(fmt.Errorf("%s: not run: %w", what, err))
 	}
@@ -224,7 +261,7 @@ func (p *Provider) run(ctx context.Context, doc callout.Document) ([]byte, error
 		"JIT_ACCESS="+doc.Access,
 	)
 	cmd.Stdin = bytes.NewReader(input)
-	stdout := &callout.LimitBuffer{Max: maxStdout}
+	stdout := &callout.LimitBuffer{Max: limit}
 	stderr := &callout.TailBuffer{N: stderrTail}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	killGroupOnCancel(cmd)
@@ -262,7 +299,7 @@ func (p *Provider) run(ctx context.Context, doc callout.Document) ([]byte, error
 		return nil, fmt.Errorf("%s: %v, outcome unknown%s", what, waitErr, stderrSuffix(stderr))
 	}
 	if stdout.Overflow {
-		return nil, fmt.Errorf("%s: output is over %d bytes", what, maxStdout)
+		return nil, fmt.Errorf("%s: output is over %d bytes", what, limit)
 	}
 	return stdout.Bytes(), nil
 }

@@ -19,7 +19,8 @@ import (
 
 // stateScript is a small integration as an operator would write one: it
 // keeps one file per granted request in $STATE_DIR (the real target of the
-// conformance suite), holding the document it was given on stdin.
+// conformance suite), holding the document it was given on stdin, and
+// lists them.
 const stateScript = `set -eu
 f="$STATE_DIR/$JIT_REQUEST_ID"
 case "$JIT_ACTION" in
@@ -35,6 +36,21 @@ revoke)
 verify)
 	cat > /dev/null
 	if [ -f "$f" ]; then echo '{"present":true}'; else echo '{"present":false}'; fi
+	;;
+list)
+	# Each file is the grant document, which has the members of a listed
+	# grant (request_id, user, access, expires_at).
+	cat > /dev/null
+	printf '{"grants":['
+	sep=
+	for g in "$STATE_DIR"/*; do
+		case "$g" in *.tmp) continue ;; esac
+		[ -f "$g" ] || continue
+		printf '%s' "$sep"
+		cat "$g"
+		sep=,
+	done
+	printf ']}\n'
 	;;
 *)
 	echo "unknown action $JIT_ACTION" >&2
@@ -75,6 +91,7 @@ func stateProvider(t *testing.T) (*Provider, string) {
 	return newProvider(t, map[string]any{
 		"command": script(t, stateScript),
 		"env":     map[string]any{"STATE_DIR": dir},
+		"list":    true,
 	}), dir
 }
 
@@ -83,7 +100,7 @@ func TestConformance(t *testing.T) {
 	cmd := script(t, stateScript)
 	providertest.Run(t, providertest.Harness{
 		New: func(t *testing.T) provider.Provider {
-			return newProvider(t, map[string]any{"command": cmd, "env": map[string]any{"STATE_DIR": dir}})
+			return newProvider(t, map[string]any{"command": cmd, "env": map[string]any{"STATE_DIR": dir}, "list": true})
 		},
 		Resource: "custom", Access: "admin", User: "alice@example.com",
 		Present: func(t *testing.T, id string) bool {

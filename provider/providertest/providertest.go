@@ -2,8 +2,9 @@
 // provider's tests call Run against a real target (a database, an HTTP
 // receiver, a script keeping state in files); the suite checks the contract
 // of provider.Provider: idempotent grant and revoke keyed by the request ID,
-// independent grants, a Verify without side effects, and calls that fail
-// promptly on a cancelled context.
+// independent grants, a Verify without side effects, calls that fail
+// promptly on a cancelled context and, for providers that implement
+// provider.Lister, a listing that matches what was granted and revoked.
 package providertest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +61,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("GrantsAreIndependent", s.independent)
 	t.Run("VerifyUnknown", s.verifyUnknown)
 	t.Run("CancelledContext", s.cancelled)
+	t.Run("ListMatchesGrants", s.listMatches)
 }
 
 type suite struct{ h Harness }
@@ -253,5 +256,80 @@ func (s *suite) cancelled(t *testing.T) {
 	// anything in the target.
 	if !s.h.StoreEnforced && s.h.Present != nil && s.h.Present(t, id) {
 		t.Errorf("Grant with a cancelled context created access in the target")
+	}
+}
+
+// listed returns the listing of p's target as a map by request ID,
+// checking that every entry names its request.
+func (s *suite) listed(t *testing.T, l provider.Lister, when string) map[string]provider.ListedGrant {
+	t.Helper()
+	resp, err := l.List(context.Background(), provider.ListRequest{Resource: s.h.Resource})
+	if err != nil {
+		t.Fatalf("%s: List: %v", when, err)
+	}
+	out := make(map[string]provider.ListedGrant, len(resp.Grants))
+	for i, g := range resp.Grants {
+		if g.RequestID == "" {
+			t.Errorf("%s: List entry %d has no request ID: %+v", when, i, g)
+		}
+		if g.ExpiresAt != nil && g.ExpiresAt.IsZero() {
+			t.Errorf("%s: List entry %s has an expiry that is set but zero", when, g.RequestID)
+		}
+		out[g.RequestID] = g
+	}
+	return out
+}
+
+// listMatches checks a Lister against grants and revokes. Other access in
+// a shared target may be listed too; only the requests made here are
+// judged.
+func (s *suite) listMatches(t *testing.T) {
+	p := s.h.New(t)
+	l, ok := provider.As[provider.Lister](p)
+	if !ok {
+		t.Skip("the provider does not implement provider.Lister")
+	}
+	if _, err := l.List(context.Background(), provider.ListRequest{Resource: s.h.Resource}); errors.Is(err, provider.ErrListUnsupported) {
+		t.Skipf("listing is not enabled: %v", err)
+	}
+	a, b, never := requestID(t), requestID(t), requestID(t)
+	ra := s.grant(t, p, a)
+	s.grant(t, p, b)
+	got := s.listed(t, l, "after granting a and b")
+	for _, id := range []string{a, b} {
+		g, ok := got[id]
+		if !ok {
+			t.Errorf("after granting a and b: %s is not listed", id)
+			continue
+		}
+		if g.User != s.h.User {
+			t.Errorf("after granting a and b: %s is listed for user %q, want %q", id, g.User, s.h.User)
+		}
+	}
+	if _, ok := got[never]; ok {
+		t.Errorf("a request never granted (%s) is listed", never)
+	}
+	s.revoke(t, p, a, ra.Handle)
+	got = s.listed(t, l, "after revoking a")
+	if _, ok := got[a]; ok {
+		t.Errorf("after revoking a: %s is still listed", a)
+	}
+	if _, ok := got[b]; !ok {
+		t.Errorf("after revoking a: %s (not revoked) is no longer listed", b)
+	}
+	// Listing has no side effects: b is still there.
+	s.expect(t, p, b, nil, true, "after two listings")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() { _, err := l.List(ctx, provider.ListRequest{Resource: s.h.Resource}); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("List with a cancelled context succeeded; want an error")
+		}
+	case <-time.After(hangLimit):
+		t.Fatalf("List with a cancelled context did not return within %s", hangLimit)
 	}
 }

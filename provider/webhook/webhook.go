@@ -54,6 +54,7 @@ func init() { provider.Register(Type, New) }
 var (
 	_ provider.Provider = (*Provider)(nil)
 	_ provider.Closer   = (*Provider)(nil)
+	_ provider.Lister   = (*Provider)(nil)
 )
 
 // Provider calls one webhook URL. It is safe for concurrent use.
@@ -67,6 +68,8 @@ type Provider struct {
 	headers  http.Header
 	client   *http.Client
 	clock    jit.Clock
+	// list says the receiver implements the "list" action.
+	list bool
 }
 
 // Options are what New cannot read from the settings. The zero value is the
@@ -86,6 +89,9 @@ type Options struct {
 //	secret_env:  environment variable holding it } the two
 //	timeout:     per call, default 10s
 //	headers:     map of extra static request headers
+//	list:        true when the receiver implements the "list" action (so
+//	             that the reconciler can find access left behind),
+//	             default false
 //
 // New reads the secret (a local file or variable) but never contacts the
 // receiver. Errors name the offending setting and never contain the secret.
@@ -102,8 +108,9 @@ func NewWithOptions(r provider.Resource, o Options) (*Provider, error) {
 	secretEnv := s.String("secret_env", hasEnv)
 	timeout := s.Duration("timeout", DefaultTimeout)
 	extra := s.StringMap("headers")
+	list := s.Bool("list", false)
 
-	p := &Provider{timeout: timeout, clock: o.Clock, headers: http.Header{}}
+	p := &Provider{timeout: timeout, clock: o.Clock, headers: http.Header{}, list: list}
 	if p.clock == nil {
 		p.clock = jit.SystemClock{}
 	}
@@ -251,7 +258,7 @@ func isTokenChar(c rune) bool {
 // other failure (timeout, non-2xx, unreadable answer) leaves the outcome
 // unknown.
 func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provider.GrantResponse, error) {
-	body, err := p.call(ctx, callout.Grant(req))
+	body, err := p.call(ctx, callout.Grant(req), maxResponse)
 	if err != nil {
 		return provider.GrantResponse{}, err
 	}
@@ -265,7 +272,7 @@ func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provid
 // Revoke POSTs a revoke document. A 2xx answer means the access is gone;
 // receivers answer 2xx for access that never existed. Errors as for Grant.
 func (p *Provider) Revoke(ctx context.Context, req provider.RevokeRequest) (provider.RevokeResponse, error) {
-	if _, err := p.call(ctx, callout.Revoke(req)); err != nil {
+	if _, err := p.call(ctx, callout.Revoke(req), maxResponse); err != nil {
 		return provider.RevokeResponse{}, err
 	}
 	return provider.RevokeResponse{}, nil
@@ -274,7 +281,7 @@ func (p *Provider) Revoke(ctx context.Context, req provider.RevokeRequest) (prov
 // Verify POSTs a verify document; the 2xx answer must be {"present": bool}
 // with an optional RFC 3339 "expires_at". Any failure is an error.
 func (p *Provider) Verify(ctx context.Context, req provider.VerifyRequest) (provider.VerifyResponse, error) {
-	body, err := p.call(ctx, callout.Verify(req))
+	body, err := p.call(ctx, callout.Verify(req), maxResponse)
 	if err != nil {
 		return provider.VerifyResponse{}, err
 	}
@@ -285,15 +292,44 @@ func (p *Provider) Verify(ctx context.Context, req provider.VerifyRequest) (prov
 	return resp, nil
 }
 
+// List POSTs a list document (action "list", only the resource set, no
+// Idempotency-Key since the answer must be fresh every time); the 2xx
+// answer must be {"grants": [{"request_id": ..., "user": ..., "access":
+// ..., "expires_at": ...}]} naming every access jit created in the target.
+// The receiver must not change anything.
+//
+// Errors: provider.ErrListUnsupported, without sending anything, unless
+// the list setting is on; any other failure (not delivered, timeout,
+// non-2xx, an answer that is not such a document) is an error, and nothing
+// may be concluded from the listing.
+func (p *Provider) List(ctx context.Context, req provider.ListRequest) (provider.ListResponse, error) {
+	if !p.list {
+		return provider.ListResponse{}, fmt.Errorf("webhook list %s: %w (set list: true once the receiver implements it)", req.Resource, provider.ErrListUnsupported)
+	}
+	body, err := p.call(ctx, callout.List(req), callout.MaxListAnswer)
+	if err != nil {
+		return provider.ListResponse{}, err
+	}
+	resp, err := callout.ParseList(body)
+	if err != nil {
+		return provider.ListResponse{}, fmt.Errorf("webhook list %s: %w", req.Resource, err)
+	}
+	return resp, nil
+}
+
 // Close releases idle connections. The provider must not be used after.
 func (p *Provider) Close() error {
 	p.client.CloseIdleConnections()
 	return nil
 }
 
-// call sends doc and returns the body of a 2xx answer.
-func (p *Provider) call(ctx context.Context, doc callout.Document) ([]byte, error) {
+// call sends doc and returns the body of a 2xx answer, which may be at most
+// limit bytes.
+func (p *Provider) call(ctx context.Context, doc callout.Document, limit int) ([]byte, error) {
 	what := fmt.Sprintf("webhook %s %s", doc.Action, doc.RequestID)
+	if doc.RequestID == "" {
+		what = fmt.Sprintf("webhook %s %s", doc.Action, doc.Resource)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, provider.NotApplied(fmt.Errorf("%s: not sent: %w", what, err))
 	}
@@ -313,7 +349,11 @@ func (p *Provider) call(ctx context.Context, doc callout.Document) ([]byte, erro
 	ts := strconv.FormatInt(p.clock.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set(HeaderIdempotencyKey, doc.RequestID+":"+doc.Action)
+	if doc.RequestID != "" {
+		// A list concerns no request and must never be answered from a
+		// receiver's idempotency cache.
+		req.Header.Set(HeaderIdempotencyKey, doc.RequestID+":"+doc.Action)
+	}
 	req.Header.Set(HeaderTimestamp, ts)
 	req.Header.Set(HeaderSignature, Sign(p.secret, ts, body))
 
@@ -322,15 +362,15 @@ func (p *Provider) call(ctx context.Context, doc callout.Document) ([]byte, erro
 		return nil, p.transportError(what, err)
 	}
 	defer resp.Body.Close()
-	data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	data, readErr := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, fmt.Errorf("%s: %s answered %s: %s", what, p.shownURL, resp.Status, callout.Snippet(data, maxErrorBody))
 	}
 	if readErr != nil {
 		return nil, fmt.Errorf("%s: %s answered %s but reading the body failed: %w", what, p.shownURL, resp.Status, stripURL(readErr))
 	}
-	if len(data) > maxResponse {
-		return nil, fmt.Errorf("%s: %s answered %s with a body over %d bytes", what, p.shownURL, resp.Status, maxResponse)
+	if len(data) > limit {
+		return nil, fmt.Errorf("%s: %s answered %s with a body over %d bytes", what, p.shownURL, resp.Status, limit)
 	}
 	return data, nil
 }

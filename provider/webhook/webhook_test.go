@@ -97,7 +97,11 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad document: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if got, want := req.Header.Get(HeaderIdempotencyKey), doc.RequestID+":"+doc.Action; got != want {
+	wantKey := doc.RequestID + ":" + doc.Action
+	if doc.Action == "list" {
+		wantKey = ""
+	}
+	if got, want := req.Header.Get(HeaderIdempotencyKey), wantKey; got != want {
 		http.Error(w, fmt.Sprintf("Idempotency-Key %q, want %q", got, want), http.StatusBadRequest)
 		return
 	}
@@ -124,6 +128,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case "verify":
 		g, ok := rc.grants[doc.RequestID]
 		json.NewEncoder(w).Encode(map[string]any{"present": ok, "expires_at": g.ExpiresAt})
+	case "list":
+		grants := []map[string]any{}
+		for id, g := range rc.grants {
+			grants = append(grants, map[string]any{"request_id": id, "user": g.User, "access": g.Access, "expires_at": g.ExpiresAt})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"grants": grants})
 	default:
 		http.Error(w, "unknown action", http.StatusBadRequest)
 	}
@@ -202,7 +212,7 @@ func TestConformance(t *testing.T) {
 	rc := newReceiver(t, false)
 	providertest.Run(t, providertest.Harness{
 		New: func(t *testing.T) provider.Provider {
-			return newProvider(t, rc.srv.URL+"/hook", nil, Options{})
+			return newProvider(t, rc.srv.URL+"/hook", map[string]any{"list": true}, Options{})
 		},
 		Resource: "custom", Access: "admin", User: "alice@example.com",
 		Present: func(t *testing.T, id string) bool { return rc.has(id) },
