@@ -5,6 +5,11 @@
 //
 //	go run ./bench/expiry -grants 10000
 //
+// -store postgres://... runs on a scratch database on that PostgreSQL
+// server (created for the run, dropped afterwards) and -replicas N starts
+// N jitd replicas on it; the requests are filed round-robin across them,
+// and whichever replica claims a revoke runs it.
+//
 // It prints one JSON object with p50_ms, p99_ms and max_ms of the lag.
 package main
 
@@ -15,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +31,8 @@ import (
 )
 
 type result struct {
+	Store           string  `json:"store"`
+	Replicas        int     `json:"replicas"`
 	Grants          int     `json:"grants"`
 	ExpiryWindowSec float64 `json:"expiry_window_sec"`
 	Expired         int     `json:"expired"`
@@ -37,22 +45,33 @@ type result struct {
 func main() {
 	grants := flag.Int("grants", 10000, "number of grants")
 	lifetime := flag.Duration("lifetime", 90*time.Second, "duration of each grant (must exceed the time to create them all)")
+	store := flag.String("store", "sqlite", `"sqlite" or a postgres:// server URL`)
+	replicas := flag.Int("replicas", 1, "jitd replicas sharing the store (more than one needs PostgreSQL)")
 	flag.Parse()
-	if err := run(*grants, *lifetime); err != nil {
+	pg := ""
+	switch {
+	case *store == "sqlite":
+	case strings.HasPrefix(*store, "postgres://") || strings.HasPrefix(*store, "postgresql://"):
+		pg = *store
+	default:
+		// The value may be a DSN with a password: it is not repeated.
+		fmt.Fprintln(os.Stderr, `expiry: -store must be "sqlite" or a postgres:// URL`)
+		os.Exit(2)
+	}
+	if err := run(*grants, *lifetime, pg, *replicas); err != nil {
 		fmt.Fprintln(os.Stderr, "expiry:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, lifetime time.Duration) error {
+func run(n int, lifetime time.Duration, pg string, replicas int) error {
 	ctx := context.Background()
 	const users = 100
-	env, err := benchenv.Start(ctx, users, time.Hour)
+	env, err := benchenv.StartConfig(ctx, benchenv.Config{Users: users, MaxDuration: time.Hour, Postgres: pg, Replicas: replicas})
 	if err != nil {
 		return err
 	}
 	defer env.Close()
-	svc := env.Service
 
 	// Submit every request through the service (auto-approved); the
 	// scheduler grants them and schedules each expiry.
@@ -69,6 +88,7 @@ func run(n int, lifetime time.Duration) error {
 				if i >= n {
 					return
 				}
+				svc := env.Replicas[i%len(env.Replicas)].Service
 				who := svc.ResolveIdentity(env.Users[i%users], nil, "bench")
 				cctx := jit.WithIdentity(ctx, who)
 				r, err := svc.Submit(cctx, workflow.SubmitInput{Resource: "bench-app", Duration: lifetime, Reason: "expiry benchmark"})
@@ -112,7 +132,10 @@ func run(n int, lifetime time.Duration) error {
 
 	var lags []time.Duration
 	var first, last time.Time
-	res := result{Grants: n}
+	res := result{Store: "sqlite", Replicas: len(env.Replicas), Grants: n}
+	if pg != "" {
+		res.Store = "postgres"
+	}
 	for _, r := range reqs {
 		if r.Status != jit.StatusExpired || r.ExpiresAt == nil {
 			res.NotExpired++
