@@ -14,6 +14,10 @@ const (
 	JobRevoke JobKind = "revoke"
 	// JobLapse ends a request still pending at its LapsesAt.
 	JobLapse JobKind = "lapse"
+	// JobReconcile compares every target with the store (drift). There is
+	// one for the whole deployment (no request); each run schedules the
+	// next, and its lease keeps replicas from running it twice at once.
+	JobReconcile JobKind = "reconcile"
 )
 
 // Job is a durable unit of work. Provider calls run only from jobs, never

@@ -22,6 +22,8 @@ func (s *Service) RunJob(ctx context.Context, j jit.Job) error {
 		return s.runRevoke(ctx, j)
 	case jit.JobLapse:
 		return s.runLapse(ctx, j)
+	case jit.JobReconcile:
+		return s.runReconcile(ctx, j)
 	default:
 		s.log.Error("dropping job of unknown kind", "job", j.ID, "kind", j.Kind)
 		return s.finishJob(ctx, j, nil)
@@ -308,4 +310,33 @@ func backoff(attempt int, max time.Duration) time.Duration {
 	}
 	jitter := 0.8 + 0.4*rand.Float64()
 	return time.Duration(float64(d) * jitter)
+}
+
+// ScheduleReconcile makes sure a reconcile job is due within interval
+// (an earlier one already scheduled, by this or another replica, stands).
+func (s *Service) ScheduleReconcile(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		return nil
+	}
+	return s.store.Apply(ctx, &jit.Change{Enqueue: []jit.Job{jit.NewJob(jit.JobReconcile, "", s.clock.Now().Add(interval))}})
+}
+
+// runReconcile runs one reconciliation and schedules the next one
+// server.reconcile_interval later (none when it is turned off).
+func (s *Service) runReconcile(ctx context.Context, j jit.Job) error {
+	rep, err := s.Reconcile(ctx)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		s.log.Error("reconcile targets with the store", "err", err)
+	}
+	if len(rep.Drift) > 0 {
+		s.log.Warn("reconciliation found drift", "drift", len(rep.Drift), "verified", rep.Verified, "listed", rep.Listed)
+	}
+	c := &jit.Change{DeleteJobs: []string{j.Key}}
+	if every := s.policy.Get().Server().ReconcileInterval; every > 0 {
+		c.Enqueue = []jit.Job{jit.NewJob(jit.JobReconcile, "", s.clock.Now().Add(every))}
+	}
+	return s.store.Apply(ctx, c)
 }

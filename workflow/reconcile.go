@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -310,45 +309,6 @@ func (s *Service) recordDrift(ctx context.Context, d Drift, reason string, detai
 	if err := s.store.Apply(ctx, &jit.Change{Events: []jit.AuditEvent{ev}}); err != nil {
 		rep.Errors = append(rep.Errors, fmt.Errorf("reconcile %s: record drift of %s: %w", d.Resource, d.RequestID, err))
 	}
-}
-
-// RunReconciler runs Reconcile every interval (with up to a tenth of it
-// added at random, so that replicas started together do not reconcile in
-// step) until ctx ends. The first run is one interval after the start, so
-// that the jobs a restart resumes (revokes due while jitd was down) run
-// before the reconciler judges what they have not done yet. A zero or
-// negative interval disables it: RunReconciler returns at once. Failures
-// are logged and retried at the next run.
-func (s *Service) RunReconciler(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		return
-	}
-	t := time.NewTimer(jitter(interval))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rep, err := s.Reconcile(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			s.log.Error("reconcile targets with the store", "err", err)
-		}
-		if len(rep.Drift) > 0 {
-			s.log.Warn("reconciliation found drift", "drift", len(rep.Drift), "verified", rep.Verified, "listed", rep.Listed)
-		} else {
-			s.log.Debug("reconciliation found no drift", "verified", rep.Verified, "listed", rep.Listed)
-		}
-		t.Reset(jitter(interval))
-	}
-}
-
-func jitter(d time.Duration) time.Duration {
-	return d + rand.N(d/10+1)
 }
 
 func listedInOrder(m map[string]provider.ListedGrant) []provider.ListedGrant {

@@ -748,56 +748,6 @@ func TestReconcileExecTarget(t *testing.T) {
 	}
 }
 
-func TestRunReconciler(t *testing.T) {
-	e := newReconEnv(t)
-	tg := e.target("list")
-	tg.put("req_ghost", "mallory@example.com")
-
-	// A zero interval turns it off.
-	done := make(chan struct{})
-	go func() { e.svc.RunReconciler(context.Background(), 0); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("RunReconciler with a zero interval did not return")
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done = make(chan struct{})
-	go func() { e.svc.RunReconciler(ctx, 10*time.Millisecond); close(done) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for tg.has("req_ghost") {
-		if time.Now().After(deadline) {
-			t.Fatal("the reconciler did not revoke the orphan within 30s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	// It keeps running: later runs list again.
-	var lists int
-	tg.set(func(t *reconTarget) { lists = t.lists })
-	for {
-		var now int
-		tg.set(func(t *reconTarget) { now = t.lists })
-		if now > lists {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reconciler stopped after one run")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("RunReconciler did not return after its context ended")
-	}
-}
-
 // An exec integration without the list setting is verified grant by
 // grant, and left access it cannot see is no error.
 func TestReconcileExecWithoutListing(t *testing.T) {

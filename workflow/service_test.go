@@ -650,3 +650,28 @@ func TestPolicyReloadNotesServerChanges(t *testing.T) {
 		t.Fatalf("reload events: %+v %v", evs, err)
 	}
 }
+
+// Reconciliation is one durable job for the whole deployment: each run
+// schedules the next, and scheduling it again keeps the earlier one.
+func TestReconcileJobReschedulesItself(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.svc.ScheduleReconcile(ctx, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.ScheduleReconcile(ctx, 10*time.Minute); err != nil { // a second replica starting
+		t.Fatal(err)
+	}
+	jobs, _ := e.store.ListJobs(ctx, jit.JobReconcile, 10)
+	if len(jobs) != 1 || !jobs[0].RunAt.Equal(e.clock.Now().Add(5*time.Minute)) {
+		t.Fatalf("reconcile jobs: %+v", jobs)
+	}
+	e.clock.Add(5 * time.Minute)
+	if n := e.runDue(); n != 1 {
+		t.Fatalf("ran %d jobs, want the reconcile job", n)
+	}
+	jobs, _ = e.store.ListJobs(ctx, jit.JobReconcile, 10)
+	if len(jobs) != 1 || !jobs[0].RunAt.Equal(e.clock.Now().Add(5*time.Minute)) || jobs[0].Attempt != 0 {
+		t.Fatalf("after a run: %+v, want the next one in the reconcile interval", jobs)
+	}
+}

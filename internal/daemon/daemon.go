@@ -210,9 +210,10 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 			})
 		}()
 	}
-	if srvCfg.ReconcileInterval > 0 {
-		d.wg.Add(1)
-		go func() { defer d.wg.Done(); svc.RunReconciler(runCtx, srvCfg.ReconcileInterval) }()
+	// Reconciliation runs as a durable job, so that one replica at a time
+	// does it; each run schedules the next.
+	if err := svc.ScheduleReconcile(runCtx, srvCfg.ReconcileInterval); err != nil {
+		o.Logger.Error("schedule reconciliation", "err", err)
 	}
 	d.wg.Add(4)
 	go func() { defer d.wg.Done(); sched.Run(runCtx) }()
