@@ -2,13 +2,11 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jitaccess/jit"
 )
@@ -54,6 +52,10 @@ const (
 // and then job enqueues (so a change may replace a job by deleting and
 // enqueueing its key), and the token.
 //
+// Concurrent Applies on one Store share a transaction and its commit
+// (group commit, see writer.go); each keeps this all-or-nothing contract,
+// and Apply returns only once the transaction holding c has committed.
+//
 // On success c.Request.Version is the stored version and c.Events hold
 // their sealed Seq, PrevHash and Hash. On any error nothing is written and
 // c is unchanged. Apply is not idempotent: applying a change again inserts
@@ -73,150 +75,62 @@ const (
 //     connection is lost (see Unreachable). Nothing was written, except
 //     when the connection was lost while committing: then the change may
 //     have been committed whole, and a read after reconnecting tells.
+//   - ctx's error, wrapped (ECodeUnavailable for a deadline), when ctx
+//     ends before a batch took c; once a batch has taken c, Apply waits
+//     for its outcome (at most 30s).
 //   - Anything else is internal.
 func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
 	if err := validateChange(c); err != nil {
 		return err
 	}
-	// Work on copies so that a failed write leaves c untouched.
-	events := make([]jit.AuditEvent, len(c.Events))
-	var version int
-	err := s.inTx(ctx, "apply change", func(tx pgx.Tx) error {
-		copy(events, c.Events)
-		var err error
-		if c.Request != nil {
-			if version, err = s.putRequest(ctx, tx, c.Request); err != nil {
-				return err
-			}
-		}
-		if a := c.Approval; a != nil {
-			_, err := tx.Exec(ctx, insertApprovalQuery, a.RequestID, a.Approver, a.Approved, a.Comment, ts(a.At))
-			if pgCode(err) == codeForeignKeyViolation {
-				return jit.Errorf(jit.ECodeNotFound, "request %s not found", a.RequestID)
-			} else if err != nil {
-				return mapWriteErr("insert approval of "+a.RequestID, err)
-			}
-		}
-		// The rest goes in one round trip.
-		b := &pgx.Batch{}
-		if len(events) > 0 {
-			// Lock the head last among what this transaction must
-			// wait for, so that it is held for as short a time as
-			// possible: the batch below and the commit.
-			var prevSeq int64
-			var prevHash string
-			if err := tx.QueryRow(ctx, lockHeadQuery).Scan(&prevSeq, &prevHash); err != nil {
-				return mapWriteErr("lock the audit chain head", err)
-			}
-			for i := range events {
-				events[i].Seal(prevSeq, prevHash)
-				prevSeq, prevHash = events[i].Seq, events[i].Hash
-				if err := queueEvent(b, &events[i]); err != nil {
-					return err
-				}
-			}
-			b.Queue(moveHeadQuery, prevSeq, prevHash)
-		}
-		s.queueJobs(b, c.DeleteJobs, c.Enqueue)
-		// NOTIFY is delivered at commit, and not at all on rollback.
-		if c.Request != nil || len(c.Enqueue) > 0 {
-			n := jit.ChangeNotice{Jobs: len(c.Enqueue) > 0}
-			if c.Request != nil {
-				n.RequestID = c.Request.ID
-			}
-			payload, err := json.Marshal(n)
-			if err != nil {
-				return fmt.Errorf("postgres: encode change notice: %w", err)
-			}
-			b.Queue(notifyQuery, changesChannel, string(payload))
-		}
-		if t := c.Token; t != nil {
-			created := t.CreatedAt
-			if created.IsZero() {
-				created = s.cfg.Clock.Now()
-			}
-			b.Queue(insertTokenQuery, t.ID, t.Email, t.Name, t.Hash, ts(created)).Exec(func(ct pgconn.CommandTag) error {
-				if ct.RowsAffected() == 0 {
-					return jit.Errorf(jit.ECodeConflict, "token %s or its hash already exists", t.ID)
-				}
-				return nil
-			})
-		}
-		if b.Len() == 0 {
-			return nil
-		}
-		return mapWriteErr("write audit events, jobs and token", tx.SendBatch(ctx, b).Close())
-	})
-	if err != nil {
-		return err
-	}
-	// Committed: report what was stored.
-	copy(c.Events, events)
-	if c.Request != nil {
-		c.Request.Version = version
-	}
-	return nil
+	return s.write(ctx, &applyOp{c: c})
 }
 
-// inTx runs fn in a READ COMMITTED transaction and commits it when fn
-// succeeds. fn's errors are returned as they are (fn maps its own); a
-// failure to begin or commit is mapped with mapWriteErr, so that a commit
-// PostgreSQL refuses because of a concurrent transaction is a conflict.
-func (s *Store) inTx(ctx context.Context, what string, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return mapWriteErr(what+": begin", err)
+// queueJobs queues the job deletions and enqueues of ops, key by key in
+// key order: for each key, the ops' deletions and enqueues of it in op
+// order, each op's deletion before its enqueues. Per change this is
+// "deletes before enqueues", and the result is that of applying the ops one
+// after another; across keys, every transaction locks job rows in the same
+// order, so two batches touching the same keys queue instead of
+// deadlocking.
+func (s *Store) queueJobs(b *pgx.Batch, ops []*applyOp) {
+	type jobWrite struct {
+		key string
+		del bool
+		job jit.Job
 	}
-	if err := fn(tx); err != nil {
-		// The rollback's own error adds nothing: the transaction is
-		// abandoned either way, and a broken connection is discarded
-		// by the pool.
-		tx.Rollback(context.WithoutCancel(ctx))
-		return err
+	var writes []jobWrite
+	for _, op := range ops {
+		c := op.c
+		del := make(map[string]bool, len(c.DeleteJobs))
+		for _, k := range c.DeleteJobs {
+			if !del[k] {
+				writes = append(writes, jobWrite{key: k, del: true})
+			}
+			del[k] = true
+		}
+		for _, j := range c.Enqueue {
+			writes = append(writes, jobWrite{key: j.Key, job: j})
+		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return mapWriteErr(what+": commit", err)
-	}
-	return nil
-}
-
-// queueJobs queues c's job deletions and enqueues key by key in key order:
-// for each key its deletion, then its enqueues in the order given. Per key
-// this is "deletes before enqueues"; across keys, every transaction locks
-// job rows in the same order, so two changes touching the same keys queue
-// instead of deadlocking.
-func (s *Store) queueJobs(b *pgx.Batch, deletes []string, enqueue []jit.Job) {
-	if len(deletes) == 0 && len(enqueue) == 0 {
+	if len(writes) == 0 {
 		return
 	}
-	del := make(map[string]bool, len(deletes))
-	byKey := make(map[string][]jit.Job, len(enqueue))
-	var keys []string
-	for _, k := range deletes {
-		if !del[k] && byKey[k] == nil {
-			keys = append(keys, k)
-		}
-		del[k] = true
-	}
-	for _, j := range enqueue {
-		if !del[j.Key] && byKey[j.Key] == nil {
-			keys = append(keys, j.Key)
-		}
-		byKey[j.Key] = append(byKey[j.Key], j)
-	}
-	sort.Strings(keys)
+	// Stable: per key, ops stay in order and each op's deletion (queued
+	// first above) stays before its enqueues.
+	sort.SliceStable(writes, func(i, j int) bool { return writes[i].key < writes[j].key })
 	now := s.cfg.Clock.Now()
-	for _, k := range keys {
-		if del[k] {
-			b.Queue(deleteJobQuery, k)
+	for _, w := range writes {
+		if w.del {
+			b.Queue(deleteJobQuery, w.key)
+			continue
 		}
-		for _, j := range byKey[k] {
-			created := j.CreatedAt
-			if created.IsZero() {
-				created = now
-			}
-			b.Queue(upsertJobQuery, j.Key, string(j.Kind), j.RequestID, ts(j.RunAt), j.Attempt, j.LastError, ts(created))
+		j := w.job
+		created := j.CreatedAt
+		if created.IsZero() {
+			created = now
 		}
+		b.Queue(upsertJobQuery, j.Key, string(j.Kind), j.RequestID, ts(j.RunAt), j.Attempt, j.LastError, ts(created))
 	}
 }
 

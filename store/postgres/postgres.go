@@ -4,21 +4,24 @@
 // Everything a replica must agree on with the others is decided by the
 // database, never by state held in the process:
 //
-//   - Apply runs in one READ COMMITTED transaction. A request is updated with
+//   - Apply runs in a READ COMMITTED transaction, which it shares with the
+//     other Applies queued in the same Store at the time (group commit, see
+//     writer.go), each in its own savepoint. A request is updated with
 //     UPDATE ... WHERE id = $1 AND version = $2, so of two writers that read
 //     one version exactly one wins (the other waits for the row lock, then
 //     finds a newer version and gets ECodeConflict).
 //   - The audit chain's head (last seq and hash) lives in a one-row table,
 //     audit_head. A transaction that appends events locks that row with
 //     SELECT ... FOR UPDATE, seals its events after it and moves it before
-//     committing, so appends from every replica form one contiguous chain.
+//     committing, so appends from every replica form one contiguous chain;
+//     a batch of Applies takes that lock once for all of them.
 //   - ClaimJobs leases due jobs with SELECT ... FOR UPDATE SKIP LOCKED, so
 //     claimers never wait for each other and never receive the same job.
 //   - Migrations run under a session advisory lock, so replicas starting at
 //     once apply each migration once.
 //
-// Locks are always taken in one order (the request row, the chain head, job
-// rows by key, the token), so concurrent Applies queue rather than deadlock.
+// Locks are always taken in one order (request rows by ID, tokens, the chain
+// head, job rows by key), so concurrent Applies queue rather than deadlock.
 package postgres
 
 import (
@@ -121,6 +124,12 @@ type Store struct {
 	pool *pgxpool.Pool
 
 	closeOnce sync.Once
+
+	// Group commit (see writer.go): queued changes, and one slot per
+	// batch that may run at once.
+	qmu   sync.Mutex
+	queue []*applyOp
+	wsem  chan struct{}
 }
 
 // Open connects to the database dsn names with default settings and brings
@@ -158,7 +167,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 	// default time zone.
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 
-	s := &Store{cfg: cfg}
+	s := &Store{cfg: cfg, wsem: make(chan struct{}, maxWriters)}
 	if err := migrate(ctx, pcfg.ConnConfig, cfg.Clock); err != nil {
 		return nil, err
 	}
