@@ -152,6 +152,8 @@ rules:
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	res := strings.NewReplacer("/", "-", " ", "-").Replace(strings.ToLower(t.Name()))
+	// A fresh target per run, also when a test runs again (-count).
+	targets.Store(res, &target{access: map[string]time.Time{}})
 	pol, err := policy.Parse("test.yaml", []byte(strings.ReplaceAll(basePolicy, "RES", res)))
 	if err != nil {
 		t.Fatal(err)
