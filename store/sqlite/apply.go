@@ -62,7 +62,7 @@ const (
 //     does not exist.
 //   - Anything else is internal.
 func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
-	if err := validateChange(c); err != nil {
+	if err := c.Validate(); err != nil {
 		return err
 	}
 	// Work on copies so that a failed write leaves c untouched.
@@ -107,93 +107,6 @@ func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
 			c.Request.Version = version
 		}
 	})
-}
-
-// validateChange rejects a malformed change before any write.
-func validateChange(c *jit.Change) error {
-	if c == nil {
-		return jit.Errorf(jit.ECodeInvalid, "change is nil")
-	}
-	if r := c.Request; r != nil {
-		switch {
-		case r.ID == "":
-			return jit.FieldErrorf("id", jit.ECodeInvalid, "request has no ID")
-		case r.Requester == "":
-			return jit.FieldErrorf("requester", jit.ECodeInvalid, "request %s has no requester", r.ID)
-		case r.Resource == "":
-			return jit.FieldErrorf("resource", jit.ECodeInvalid, "request %s has no resource", r.ID)
-		case !r.Status.Valid():
-			return jit.FieldErrorf("status", jit.ECodeInvalid, "request %s has unknown status %q", r.ID, r.Status)
-		case r.EndStatus != "" && !r.EndStatus.Valid():
-			return jit.FieldErrorf("end_status", jit.ECodeInvalid, "request %s has unknown end status %q", r.ID, r.EndStatus)
-		case r.CreatedAt.IsZero():
-			return jit.FieldErrorf("created_at", jit.ECodeInvalid, "request %s has no creation time", r.ID)
-		case r.Version < 0:
-			return jit.FieldErrorf("version", jit.ECodeInvalid, "request %s has negative version %d", r.ID, r.Version)
-		}
-	}
-	if a := c.Approval; a != nil {
-		switch {
-		case a.RequestID == "":
-			return jit.FieldErrorf("request_id", jit.ECodeInvalid, "approval has no request ID")
-		case a.Approver == "":
-			return jit.FieldErrorf("approver", jit.ECodeInvalid, "approval of %s has no approver", a.RequestID)
-		case a.At.IsZero():
-			return jit.FieldErrorf("at", jit.ECodeInvalid, "approval of %s has no time", a.RequestID)
-		}
-	}
-	for i, ev := range c.Events {
-		switch {
-		case ev.Action == "":
-			return jit.Errorf(jit.ECodeInvalid, "audit event %d has no action", i)
-		case ev.Actor == "":
-			return jit.Errorf(jit.ECodeInvalid, "audit event %d (%s) has no actor", i, ev.Action)
-		case ev.Time.IsZero():
-			return jit.Errorf(jit.ECodeInvalid, "audit event %d (%s) has no time", i, ev.Action)
-		}
-	}
-	for i, j := range c.Enqueue {
-		switch {
-		case j.Key == "":
-			return jit.Errorf(jit.ECodeInvalid, "job %d has no key", i)
-		case j.Kind == "":
-			return jit.Errorf(jit.ECodeInvalid, "job %s has no kind", j.Key)
-		case j.RunAt.IsZero():
-			return jit.Errorf(jit.ECodeInvalid, "job %s has no run time", j.Key)
-		case j.Attempt < 0:
-			return jit.Errorf(jit.ECodeInvalid, "job %s has negative attempt %d", j.Key, j.Attempt)
-		}
-	}
-	for i, key := range c.DeleteJobs {
-		if key == "" {
-			return jit.Errorf(jit.ECodeInvalid, "job key %d to delete is empty", i)
-		}
-	}
-	if t := c.Token; t != nil {
-		switch {
-		case t.ID == "":
-			return jit.FieldErrorf("id", jit.ECodeInvalid, "token has no ID")
-		case t.Email == "":
-			return jit.FieldErrorf("email", jit.ECodeInvalid, "token %s has no email", t.ID)
-		case !isSHA256Hex(t.Hash):
-			// Refuse anything but a digest, so that a plain token can
-			// never be stored by mistake.
-			return jit.FieldErrorf("hash", jit.ECodeInvalid, "token %s: hash must be a lowercase hex SHA-256 digest", t.ID)
-		}
-	}
-	return nil
-}
-
-func isSHA256Hex(h string) bool {
-	if len(h) != 64 {
-		return false
-	}
-	for _, c := range h {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // putRequest inserts or updates r and returns its new stored version.
