@@ -13,27 +13,19 @@ import (
 	"github.com/jitaccess/jit"
 )
 
-// Limits of ListAudit.
+// Limits of ListAudit (jit.AuditFilter.Check applies them).
 const (
-	DefaultAuditLimit = 100
-	MaxAuditLimit     = 1000
+	DefaultAuditLimit = jit.DefaultAuditLimit
+	MaxAuditLimit     = jit.MaxAuditLimit
 )
 
 // ListAudit returns audit events matching f in Seq order. f.Limit defaults
 // to 100 and is capped at 1000; page with f.AfterSeq set to the last Seq
 // returned. Errors: ECodeInvalid for a negative limit or AfterSeq.
 func (s *Store) ListAudit(ctx context.Context, f jit.AuditFilter) ([]jit.AuditEvent, error) {
-	limit := f.Limit
-	switch {
-	case limit < 0:
-		return nil, jit.FieldErrorf("limit", jit.ECodeInvalid, "limit %d must not be negative", limit)
-	case limit == 0:
-		limit = DefaultAuditLimit
-	case limit > MaxAuditLimit:
-		limit = MaxAuditLimit
-	}
-	if f.AfterSeq < 0 {
-		return nil, jit.FieldErrorf("after", jit.ECodeInvalid, "after %d must not be negative", f.AfterSeq)
+	limit, err := f.Check()
+	if err != nil {
+		return nil, err
 	}
 	var args []any
 	arg := func(v any) string {

@@ -7,7 +7,7 @@ const ClaimQuery = claimQuery
 
 // MigrationVersions returns the versions of the embedded migrations.
 func MigrationVersions() ([]int, error) {
-	ms, err := migrations()
+	ms, err := embeddedMigrations()
 	if err != nil {
 		return nil, err
 	}

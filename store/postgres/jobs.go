@@ -14,7 +14,7 @@ import (
 
 // Limits of ClaimJobs and ListJobs.
 const (
-	MaxClaimLimit   = 1000
+	MaxClaimLimit   = jit.MaxClaimLimit
 	DefaultJobLimit = 100
 	MaxJobLimit     = 1000
 	// maxLastError bounds the stored error text of a failed attempt.
@@ -87,15 +87,8 @@ func scanJob(row pgx.Row, extra ...any) (jit.Job, error) {
 // Errors: ECodeInvalid for an empty Owner, a zero Now, a Lease or Limit that
 // is not positive, or a Limit above 1000.
 func (s *Store) ClaimJobs(ctx context.Context, p jit.ClaimParams) ([]jit.Job, error) {
-	switch {
-	case p.Owner == "":
-		return nil, jit.FieldErrorf("owner", jit.ECodeInvalid, "claim needs an owner")
-	case p.Now.IsZero():
-		return nil, jit.FieldErrorf("now", jit.ECodeInvalid, "claim needs the current time")
-	case p.Lease <= 0:
-		return nil, jit.FieldErrorf("lease", jit.ECodeInvalid, "lease %v must be positive", p.Lease)
-	case p.Limit <= 0 || p.Limit > MaxClaimLimit:
-		return nil, jit.FieldErrorf("limit", jit.ECodeInvalid, "limit %d must be between 1 and %d", p.Limit, MaxClaimLimit)
+	if err := p.Check(); err != nil {
+		return nil, err
 	}
 	until := p.Now.Add(p.Lease).UTC().Truncate(time.Microsecond)
 	rows, err := s.pool.Query(ctx, claimQuery, p.Now.UTC(), p.Limit, p.Owner, until)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,8 +15,8 @@ import (
 
 // Limits of ListRequests.
 const (
-	DefaultRequestLimit = 50
-	MaxRequestLimit     = 1000
+	DefaultRequestLimit = jit.DefaultRequestLimit
+	MaxRequestLimit     = jit.MaxRequestLimit
 )
 
 const requestCols = `id, requester, resource, access, duration_ns, reason, extends_id,
@@ -120,23 +119,9 @@ func (s *Store) GetRequest(ctx context.Context, id string) (*jit.Request, error)
 // of the last request of the previous page. Errors: ECodeInvalid for a
 // negative limit, an unknown status or an After that names no request.
 func (s *Store) ListRequests(ctx context.Context, f jit.RequestFilter) ([]*jit.Request, error) {
-	limit := f.Limit
-	switch {
-	case limit < 0:
-		return nil, jit.FieldErrorf("limit", jit.ECodeInvalid, "limit %d must not be negative", limit)
-	case limit == 0:
-		limit = DefaultRequestLimit
-	case limit > MaxRequestLimit:
-		limit = MaxRequestLimit
-	}
-	var statuses []string
-	for _, st := range f.Statuses {
-		if !st.Valid() {
-			return nil, jit.FieldErrorf("status", jit.ECodeInvalid, "unknown status %q", st)
-		}
-		if !slices.Contains(statuses, string(st)) {
-			statuses = append(statuses, string(st))
-		}
+	limit, statuses, err := f.Check()
+	if err != nil {
+		return nil, err
 	}
 	var (
 		where []string
@@ -153,7 +138,7 @@ func (s *Store) ListRequests(ctx context.Context, f jit.RequestFilter) ([]*jit.R
 		where = append(where, "r.resource = "+arg(f.Resource))
 	}
 	if len(statuses) > 0 {
-		where = append(where, "r.status = ANY("+arg(statuses)+")")
+		where = append(where, "r.status = ANY("+arg(statusStrings(statuses))+")")
 	}
 	if f.ExtendsID != "" {
 		// The second term lets the planner use the partial
@@ -232,4 +217,12 @@ func (s *Store) CountRequests(ctx context.Context) (map[jit.Status]int, error) {
 		return nil, mapReadErr("count requests", err)
 	}
 	return out, nil
+}
+
+func statusStrings(ss []jit.Status) []string {
+	out := make([]string, len(ss))
+	for i, st := range ss {
+		out[i] = string(st)
+	}
+	return out
 }

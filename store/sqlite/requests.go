@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -14,8 +13,8 @@ import (
 
 // Limits of ListRequests.
 const (
-	DefaultRequestLimit = 50
-	MaxRequestLimit     = 1000
+	DefaultRequestLimit = jit.DefaultRequestLimit
+	MaxRequestLimit     = jit.MaxRequestLimit
 )
 
 const requestCols = `id, requester, resource, access, duration_ns, reason, extends_id,
@@ -228,27 +227,12 @@ func (s *Store) GetRequest(ctx context.Context, id string) (*jit.Request, error)
 // of the last request of the previous page. Errors: ECodeInvalid for a
 // negative limit, an unknown status or an After that names no request.
 func (s *Store) ListRequests(ctx context.Context, f jit.RequestFilter) ([]*jit.Request, error) {
-	limit := f.Limit
-	switch {
-	case limit < 0:
-		return nil, jit.FieldErrorf("limit", jit.ECodeInvalid, "limit %d must not be negative", limit)
-	case limit == 0:
-		limit = DefaultRequestLimit
-	case limit > MaxRequestLimit:
-		limit = MaxRequestLimit
+	limit, statuses, err := f.Check()
+	if err != nil {
+		return nil, err
 	}
-	// Drop repeated statuses (they match nothing more), so that the
-	// query text takes one of a bounded set of shapes and its prepared
-	// statement is cached.
-	var statuses []jit.Status
-	for _, st := range f.Statuses {
-		if !st.Valid() {
-			return nil, jit.FieldErrorf("status", jit.ECodeInvalid, "unknown status %q", st)
-		}
-		if !slices.Contains(statuses, st) {
-			statuses = append(statuses, st)
-		}
-	}
+	// Check drops repeated statuses, so that the query text takes one of
+	// a bounded set of shapes and its prepared statement is cached.
 	q, args := listRequestsSQL(f, statuses)
 	// Prepare before the read transaction takes its connection (see
 	// stmtCache).
@@ -256,7 +240,7 @@ func (s *Store) ListRequests(ctx context.Context, f jit.RequestFilter) ([]*jit.R
 		return nil, err
 	}
 	var out []*jit.Request
-	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
+	err = s.inReadTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		args := args[:len(args):len(args)] // appends below copy, never share
 		if f.After != "" {
