@@ -12,6 +12,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/jitaccess/jit"
 )
 
 // Resource is the configuration of one resource as the provider sees it.
@@ -44,6 +46,11 @@ type GrantRequest struct {
 	// ExpiresAt is when the access must end. Providers whose target can
 	// enforce expiry by itself must make it do so.
 	ExpiresAt time.Time
+	// Query and Privileges are set for a query-scoped request: the grant
+	// is exactly Privileges (derived from Query by the provider's Scoper
+	// at submit and approved as such), not the access level's privileges.
+	Query      string
+	Privileges []jit.Privilege
 }
 
 // GrantResponse describes the created access.
@@ -128,3 +135,34 @@ type Router interface {
 	Match(host, path string) bool
 	Route() (host, pathPrefix string)
 }
+
+// Scoper is an optional capability of database providers: Scope parses a
+// query with the target's own SQL grammar and derives exactly the table
+// privileges it needs. It may read the target's catalogue (to refuse
+// unknown tables) but changes nothing. A query that cannot be scoped
+// exactly (DDL, COPY, a function with side effects, an unknown table) is
+// refused with a *ScopeError; it is never widened to something broader.
+type Scoper interface {
+	Scope(ctx context.Context, req ScopeRequest) (ScopeResponse, error)
+}
+
+// ScopeRequest asks for the privileges a query needs.
+type ScopeRequest struct {
+	Resource string
+	Query    string
+}
+
+// ScopeResponse lists the privileges, sorted and merged (one entry per
+// action and table).
+type ScopeResponse struct {
+	Privileges []jit.Privilege
+}
+
+// ScopeError is a query refused by a Scoper. Reason is safe to show to the
+// requester ("statement 2: CREATE TABLE cannot be scoped to table
+// privileges").
+type ScopeError struct {
+	Reason string
+}
+
+func (e *ScopeError) Error() string { return "query cannot be scoped: " + e.Reason }
