@@ -145,20 +145,37 @@ func queueEvent(b *pgx.Batch, ev *jit.AuditEvent) error {
 	return nil
 }
 
-// putRequest inserts or updates r and returns its new stored version.
-func (s *Store) putRequest(ctx context.Context, tx pgx.Tx, r *jit.Request) (int, error) {
+// requestWrite returns the statement and arguments that insert r (when
+// its Version is 0) or update it; either affects exactly one row when it
+// succeeds.
+func requestWrite(r *jit.Request) (string, []any) {
 	var handle []byte
 	if len(r.Handle) > 0 {
 		handle = r.Handle
 	}
 	groups, approvers := nonNil(r.RequesterGroups), nonNil(r.Approvers)
 	if r.Version == 0 {
-		ct, err := tx.Exec(ctx, insertRequestQuery,
+		return insertRequestQuery, []any{
 			r.ID, r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID,
 			groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired, r.AutoApproved,
 			ts(r.CreatedAt), ts(r.UpdatedAt), ts(r.LapsesAt),
 			tsPtr(r.GrantedAt), tsPtr(r.ExpiresAt), tsPtr(r.EndedAt),
-			r.EndedBy, r.EndReason, string(r.EndStatus), handle)
+			r.EndedBy, r.EndReason, string(r.EndStatus), handle}
+	}
+	return updateRequestQuery, []any{
+		groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired,
+		r.AutoApproved, ts(r.UpdatedAt), ts(r.LapsesAt),
+		tsPtr(r.GrantedAt), tsPtr(r.ExpiresAt), tsPtr(r.EndedAt),
+		r.EndedBy, r.EndReason, string(r.EndStatus), handle,
+		r.ID, r.Version,
+		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID}
+}
+
+// putRequest inserts or updates r and returns its new stored version.
+func (s *Store) putRequest(ctx context.Context, tx pgx.Tx, r *jit.Request) (int, error) {
+	query, args := requestWrite(r)
+	ct, err := tx.Exec(ctx, query, args...)
+	if r.Version == 0 {
 		if err != nil {
 			return 0, mapWriteErr("insert request "+r.ID, err)
 		}
@@ -167,14 +184,6 @@ func (s *Store) putRequest(ctx context.Context, tx pgx.Tx, r *jit.Request) (int,
 		}
 		return 1, nil
 	}
-
-	ct, err := tx.Exec(ctx, updateRequestQuery,
-		groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired,
-		r.AutoApproved, ts(r.UpdatedAt), ts(r.LapsesAt),
-		tsPtr(r.GrantedAt), tsPtr(r.ExpiresAt), tsPtr(r.EndedAt),
-		r.EndedBy, r.EndReason, string(r.EndStatus), handle,
-		r.ID, r.Version,
-		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID)
 	if err != nil {
 		return 0, mapWriteErr("update request "+r.ID, err)
 	}

@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -127,6 +128,9 @@ type Store struct {
 	qmu   sync.Mutex
 	queue []*applyOp
 	wsem  chan struct{}
+	// stepwise counts batches that took the stepwise path after a
+	// change failed in the pipelined one (tests read it).
+	stepwise atomic.Int64
 }
 
 // Open connects to the database dsn names with default settings and brings

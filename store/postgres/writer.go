@@ -33,6 +33,10 @@ import (
 // of the batch), so a successful Apply is exactly as durable as before, and
 // NOTIFY, delivered at commit, tells of committed changes only.
 //
+// A batch is first tried in two pipelined round trips (pipeline.go); only
+// when a change in it fails on its own is it rerun stepwise, savepoint by
+// savepoint (runStepwise).
+//
 // Lock order. A batch locks the request rows (and token keys) of its
 // changes in request ID order, then the chain head, then job rows in key
 // order. Every batch, in every replica, takes them in that order, and the
@@ -190,13 +194,31 @@ func (s *Store) runBatch(batch []*applyOp) []error {
 		ib, tb := lockKey(batch[order[b]].c)
 		return ia < ib || ia == ib && ta < tb
 	})
-	failAll := func(err error) []error {
-		for i := range errs {
-			errs[i] = err
+	if pipelinable(batch) {
+		if done := s.runPipelined(ctx, batch, order, errs); done {
+			return errs
 		}
-		return errs
+		// A change failed on its own: the stepwise path finds which,
+		// and with what error, and writes the others.
+		clear(errs)
+		s.stepwise.Add(1)
 	}
+	return s.runStepwise(ctx, batch, order, errs)
+}
 
+// failAll sets every outcome to err and returns errs.
+func failAll(errs []error, err error) []error {
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
+// runStepwise applies batch one change at a time inside one transaction,
+// each change in its own savepoint, so that a change that fails is undone
+// alone and gets its own error. order is the lock order.
+func (s *Store) runStepwise(ctx context.Context, batch []*applyOp, order []int, errs []error) []error {
+	failAll := func(err error) []error { return failAll(errs, err) }
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return failAll(mapWriteErr("apply change: begin", err))
