@@ -82,6 +82,13 @@ type ChangeNotice struct {
 	// Jobs is true when the change enqueued jobs (the scheduler should
 	// look for due work).
 	Jobs bool `json:"j,omitempty"`
+	// Request, when the notice could carry it, is the request as the
+	// change stored it (its API form, without the fields the API does not
+	// show), and Version its stored version. Long-polls answer from it
+	// instead of reading the store again; they must still check who may
+	// see it.
+	Request *Request `json:"q,omitempty"`
+	Version int      `json:"v,omitempty"`
 }
 
 // ChangeListener is an optional capability of stores that several

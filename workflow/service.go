@@ -156,7 +156,17 @@ func systemEvent(at time.Time, action string, r *jit.Request, reason string, det
 
 // NoteChange wakes the callers waiting on request id: another process
 // (a replica sharing the store) changed it.
-func (s *Service) NoteChange(id string) { s.waiters.notify(id) }
+func (s *Service) NoteChange(n jit.ChangeNotice) {
+	if n.RequestID == "" {
+		return
+	}
+	var latest *jit.Request
+	if n.Request != nil && n.Request.ID == n.RequestID && n.Version > 0 {
+		latest = n.Request.Clone()
+		latest.Version = n.Version
+	}
+	s.waiters.notify(n.RequestID, latest)
+}
 
 // apply commits c and tells waiters and metrics about the new state.
 func (s *Service) apply(ctx context.Context, c *jit.Change) error {
@@ -164,7 +174,7 @@ func (s *Service) apply(ctx context.Context, c *jit.Change) error {
 		return err
 	}
 	if c.Request != nil {
-		s.waiters.notify(c.Request.ID)
+		s.waiters.notify(c.Request.ID, c.Request.Clone())
 		if m := s.cfg.Metrics; m != nil {
 			m.Transitions.WithLabelValues(string(c.Request.Status)).Inc()
 		}
@@ -515,43 +525,69 @@ func (s *Service) Get(ctx context.Context, id string) (*jit.Request, error) {
 	return r, nil
 }
 
-// errTimeout ends a Wait whose time is up (it then returns the request as
-// it is).
-var errTimeout = errors.New("wait timed out")
-
 // Wait returns the request once its status is not in while, or when
 // timeout passes (then the current state), whichever is first.
 func (s *Service) Wait(ctx context.Context, id string, while []jit.Status, timeout time.Duration) (*jit.Request, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
+	// Hold before reading so that a change between the read and the wait
+	// is not missed.
+	h := s.waiters.hold(id)
+	defer h.release()
+	_, seen, _ := h.state()
+	r, err := s.Get(ctx, id)
+	if err != nil || !slices.Contains(while, r.Status) {
+		return r, err
+	}
 	for {
-		// Subscribe before reading so that a change between the read and
-		// the wait is not missed.
-		ch, release := s.waiters.subscribe(id)
-		r, err := s.Get(ctx, id)
-		if err != nil || !slices.Contains(while, r.Status) {
-			release()
-			return r, err
+		ch, gen, latest := h.state()
+		if gen != seen {
+			seen = gen
+			// The change usually comes with the request as it stored
+			// it, which saves reading it again; who may see it is
+			// checked as Get does. Without it, read the store. A
+			// snapshot no newer than ours adds nothing.
+			switch {
+			case latest == nil:
+				if r, err = s.Get(ctx, id); err != nil {
+					return nil, err
+				}
+			case latest.Version > r.Version:
+				who, err := caller(ctx)
+				if err != nil {
+					return nil, err
+				}
+				if !s.visible(s.policy.Get(), who, latest) {
+					return nil, jit.Errorf(jit.ECodeNotFound, "request %s not found", id)
+				}
+				r = latest.Clone()
+			}
+			if !slices.Contains(while, r.Status) {
+				return r, nil
+			}
+			continue
 		}
 		recheck := time.NewTimer(time.Second)
 		select {
 		case <-ch:
 		case <-deadline.C:
-			err = errTimeout
+			recheck.Stop()
+			return r, nil
 		case <-ctx.Done():
-			err = ctx.Err()
+			recheck.Stop()
+			return nil, ctx.Err()
 		case <-recheck.C:
-			// Changes made by another process do not reach our waiters;
+			// Changes made by another process reach us only through the
+			// store's change notices, which a lost connection can miss;
 			// re-read now and then.
+			if r, err = s.Get(ctx, id); err != nil {
+				return nil, err
+			}
+			if !slices.Contains(while, r.Status) {
+				return r, nil
+			}
 		}
 		recheck.Stop()
-		release()
-		switch {
-		case err == errTimeout:
-			return r, nil
-		case err != nil:
-			return nil, err
-		}
 	}
 }
 

@@ -201,9 +201,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		go func() {
 			defer d.wg.Done()
 			cl.ListenChanges(runCtx, func(n jit.ChangeNotice) {
-				if n.RequestID != "" {
-					svc.NoteChange(n.RequestID)
-				}
+				svc.NoteChange(n)
 				if n.Jobs {
 					sched.Wake()
 				}

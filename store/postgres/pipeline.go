@@ -114,7 +114,7 @@ func (s *Store) runPipelined(ctx context.Context, batch []*applyOp, order []int,
 	}
 	s.queueJobs(b, ops)
 	for _, op := range ops {
-		if err := queueNotice(b, op.c); err != nil {
+		if err := queueNotice(b, op.c, op.version); err != nil {
 			rollback()
 			failAll(errs, err)
 			return true

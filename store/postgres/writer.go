@@ -273,7 +273,7 @@ func (s *Store) runStepwise(ctx context.Context, batch []*applyOp, order []int, 
 	}
 	s.queueJobs(b, ok)
 	for _, op := range ok {
-		if err := queueNotice(b, op.c); err != nil {
+		if err := queueNotice(b, op.c, op.version); err != nil {
 			rollback()
 			return failAll(err)
 		}
@@ -372,19 +372,31 @@ func (s *Store) writeRows(ctx context.Context, tx pgx.Tx, op *applyOp) error {
 }
 
 // queueNotice queues the change notice of c, if it has one. NOTIFY is
-// delivered at commit, and not at all on rollback.
-func queueNotice(b *pgx.Batch, c *jit.Change) error {
+// delivered at commit, and not at all on rollback. version is c.Request's
+// stored version.
+func queueNotice(b *pgx.Batch, c *jit.Change, version int) error {
 	if c.Request == nil && len(c.Enqueue) == 0 {
 		return nil
 	}
 	n := jit.ChangeNotice{Jobs: len(c.Enqueue) > 0}
 	if c.Request != nil {
 		n.RequestID = c.Request.ID
+		n.Request, n.Version = c.Request, version
 	}
 	payload, err := json.Marshal(n)
+	if err == nil && len(payload) > maxNoticeRequest {
+		// Too long to carry the request (a long reason or query):
+		// listeners read it from the store instead.
+		n.Request, n.Version = nil, 0
+		payload, err = json.Marshal(n)
+	}
 	if err != nil {
 		return fmt.Errorf("postgres: encode change notice: %w", err)
 	}
 	b.Queue(notifyQuery, changesChannel, string(payload))
 	return nil
 }
+
+// maxNoticeRequest bounds a notice that carries its request, below
+// PostgreSQL's 8,000-byte limit on a NOTIFY payload.
+const maxNoticeRequest = 7000
