@@ -31,6 +31,10 @@ const (
 	ActionPolicyReload = "policy_reload"
 	ActionPolicyError  = "policy_reload_failed"
 	ActionTokenCreate  = "token_create"
+	// ActionKeyRegister records a person registering (or replacing) the
+	// public key their credentials are encrypted to; Details["public_key"]
+	// is the key.
+	ActionKeyRegister = "key_register"
 	// ActionDrift records a difference the reconciler found between the
 	// store and a target; Details["kind"] says which ("orphan": access
 	// without an active grant, revoked; "vanished": an active grant whose

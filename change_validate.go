@@ -1,5 +1,7 @@
 package jit
 
+import "strings"
+
 // Validate reports the first malformed part of c as an ECodeInvalid
 // *Error. Stores call it before writing anything, so that every store
 // refuses the same changes.
@@ -72,6 +74,30 @@ func (c *Change) Validate() error {
 			// Refuse anything but a digest, so that a plain token can
 			// never be stored by mistake.
 			return FieldErrorf("hash", ECodeInvalid, "token %s: hash must be a lowercase hex SHA-256 digest", t.ID)
+		}
+	}
+	if k := c.PublicKey; k != nil {
+		switch {
+		case k.Email == "":
+			return FieldErrorf("email", ECodeInvalid, "public key has no email")
+		case k.Key == "":
+			return FieldErrorf("public_key", ECodeInvalid, "public key of %s is empty", k.Email)
+		case k.CreatedAt.IsZero():
+			return FieldErrorf("created_at", ECodeInvalid, "public key of %s has no creation time", k.Email)
+		}
+	}
+	if e := c.Credential; e != nil {
+		switch {
+		case e.RequestID == "":
+			return FieldErrorf("request_id", ECodeInvalid, "credential has no request ID")
+		case e.Recipient == "" || e.Envelope == "":
+			return FieldErrorf("envelope", ECodeInvalid, "credential of %s has no recipient or envelope", e.RequestID)
+		case !strings.HasPrefix(e.Envelope, "-----BEGIN AGE ENCRYPTED FILE-----"):
+			// Refuse anything but an armored age file, so that a plain
+			// secret can never be stored by mistake.
+			return FieldErrorf("envelope", ECodeInvalid, "credential of %s is not an encrypted envelope", e.RequestID)
+		case e.CreatedAt.IsZero():
+			return FieldErrorf("created_at", ECodeInvalid, "credential of %s has no creation time", e.RequestID)
 		}
 	}
 	return nil

@@ -14,6 +14,14 @@ const (
 	ECodeUnknownField  = "unknown_field"
 	ECodeInvalidDur    = "invalid_duration"
 	ECodeReasonNeeded  = "reason_required"
+	// ECodeQueryRefused: a query-scoped request whose query cannot be
+	// scoped to exact privileges (the message says why).
+	ECodeQueryRefused = "query_refused"
+	// ECodeInvalidKey: a public key that is not an age X25519 recipient.
+	ECodeInvalidKey = "invalid_public_key"
+	// ECodeKeyRequired: the resource issues credentials, and the
+	// requester has no public key to encrypt them to (run `jit login`).
+	ECodeKeyRequired = "public_key_required"
 	// Policy problems at submit (400 for the shape of the request, 403 for who).
 	ECodeUnknownResource   = "unknown_resource"
 	ECodeUnknownAccess     = "unknown_access"
@@ -28,6 +36,8 @@ const (
 	// State problems (409).
 	ECodeInvalidState = "invalid_state"
 	ECodeConflict     = "conflict"
+	// ECodeNotActive: the access is not active (any more).
+	ECodeNotActive = "not_active"
 	// Generic.
 	ECodeNotFound        = "not_found"
 	ECodeForbidden       = "forbidden"

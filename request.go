@@ -75,6 +75,12 @@ type Request struct {
 	Reason    string        `json:"reason"`
 	// ExtendsID links an extension to the request it extends.
 	ExtendsID string `json:"extends_id,omitempty"`
+	// Query, for a query-scoped database request, is the statement the
+	// requester wants to run; Privileges are what the provider derived from
+	// it at submit. Both are part of what approvers approve, and the grant
+	// is exactly Privileges.
+	Query      string      `json:"query,omitempty"`
+	Privileges []Privilege `json:"privileges,omitempty"`
 	// RequesterGroups are the requester's groups at submit; policy is
 	// re-checked against them (merged with the groups config gives now).
 	RequesterGroups []string `json:"requester_groups,omitempty"`
@@ -150,6 +156,13 @@ func (r *Request) ApprovalCount() int {
 func (r *Request) Clone() *Request {
 	c := *r
 	c.Approvals = append([]Approval(nil), r.Approvals...)
+	if r.Privileges != nil {
+		c.Privileges = make([]Privilege, len(r.Privileges))
+		for i, p := range r.Privileges {
+			p.Columns = append([]string(nil), p.Columns...)
+			c.Privileges[i] = p
+		}
+	}
 	c.Handle = append([]byte(nil), r.Handle...)
 	if r.GrantedAt != nil {
 		t := *r.GrantedAt

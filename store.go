@@ -25,6 +25,13 @@ type Change struct {
 	DeleteJobs []string
 	// Token, if set, is inserted.
 	Token *Token
+	// PublicKey, if set, becomes its person's public key, replacing any
+	// earlier one (CreatedAt says when).
+	PublicKey *PublicKey
+	// Credential, if set, is stored for its request (an envelope already
+	// stored for the request is replaced: a grant that runs again issues
+	// a new credential).
+	Credential *CredentialEnvelope
 }
 
 // Store keeps requests, approvals, the audit chain, durable jobs and API
@@ -71,6 +78,12 @@ type Store interface {
 	// TokenByHash returns the token with this SHA-256 hex hash, or
 	// ECodeNotFound.
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
+
+	// PublicKey returns email's public key, or ECodeNotFound.
+	PublicKey(ctx context.Context, email string) (*PublicKey, error)
+	// Credential returns the credential envelope stored for a request, or
+	// ECodeNotFound.
+	Credential(ctx context.Context, requestID string) (*CredentialEnvelope, error)
 
 	Close() error
 }

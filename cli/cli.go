@@ -189,6 +189,7 @@ directory), overridden by $JIT_SERVER and $JIT_TOKEN, overridden by
 		a.approveCommand(), a.denyCommand(), a.cancelCommand(), a.relinquishCommand(),
 		a.revokeCommand(), a.extendCommand(),
 		a.policyCommand(), a.auditCommand(), a.versionCommand(),
+		a.keyCommand(), a.dbCommand(), a.psqlCommand(), a.mysqlCommand(),
 	)
 	return root
 }

@@ -164,7 +164,9 @@ func TestLoginStoresConfigPrivately(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			tt.prepare(t, e)
-			res := e.run(t, "login", "--server", srv.srv.URL, "--token", "dev-alice")
+			// --no-key: this test is about config.json alone (keys_test.go covers
+			// the key pair login makes).
+			res := e.run(t, "login", "--server", srv.srv.URL, "--token", "dev-alice", "--no-key")
 			if res.code != 0 {
 				t.Fatalf("exit %d: %s", res.code, res.stderr)
 			}

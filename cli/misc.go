@@ -15,12 +15,18 @@ import (
 )
 
 func (a *app) loginCommand() *cobra.Command {
-	return &cobra.Command{
+	var noKey bool
+	cmd := &cobra.Command{
 		Use:   "login --server URL --token TOKEN",
 		Short: "Check a token with the server and store it for later commands",
 		Long: `login checks the token with the server (whoami) and stores the server and
 token in the user config directory (jit/config.json, readable only by you).
---token - reads the token from stdin, keeping it out of shell history.`,
+--token - reads the token from stdin, keeping it out of shell history.
+
+login also makes sure you have a key pair for receiving database
+credentials: the first login makes one (jit/identity.txt, readable only by
+you), and every login registers its public key with the server. --no-key
+skips this.`,
 		Example: `  jit login --server https://jit.example.com --token "$TOKEN"
   pass show jit | jit login --server https://jit.example.com --token -`,
 		Args: noArgs,
@@ -52,12 +58,20 @@ token in the user config directory (jit/config.json, readable only by you).
 				return err
 			}
 			if a.output == "json" {
-				return writeJSON(a.opts.Stdout, id)
+				if err := writeJSON(a.opts.Stdout, id); err != nil {
+					return err
+				}
+			} else if _, err := fmt.Fprintf(a.opts.Stdout, "Logged in to %s as %s.\n", c.Server(), id.Email); err != nil {
+				return err
 			}
-			_, err = fmt.Fprintf(a.opts.Stdout, "Logged in to %s as %s.\n", c.Server(), id.Email)
-			return err
+			if noKey {
+				return nil
+			}
+			return a.loginKey(cmd.Context(), c)
 		}),
 	}
+	cmd.Flags().BoolVar(&noKey, "no-key", false, "do not make or register a key for receiving database credentials")
+	return cmd
 }
 
 func (a *app) logoutCommand() *cobra.Command {

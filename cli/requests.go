@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -19,15 +20,16 @@ var waitWhile = []jit.Status{jit.StatusPending, jit.StatusApproved, jit.StatusGr
 
 func (a *app) requestCommand() *cobra.Command {
 	var (
-		access, dur, reason string
-		wait                bool
-		timeout             time.Duration
+		access, dur, reason, query string
+		wait                       bool
+		timeout                    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "request RESOURCE",
 		Short: "Ask for time-limited access to a resource",
 		Example: `  jit request demo-app --for 1h --reason INC-42
-  jit request demo-db --access admin --for 30m --reason INC-42 --wait`,
+  jit request demo-db --access admin --for 30m --reason INC-42 --wait
+  jit request demo-db --query "UPDATE orders SET total = 0 WHERE id = 7" --reason INC-42`,
 		Args: oneArg("RESOURCE"),
 		RunE: a.run(func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("timeout") && !wait {
@@ -40,7 +42,7 @@ func (a *app) requestCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := c.Submit(cmd.Context(), client.SubmitRequest{Resource: args[0], Access: access, Duration: dur, Reason: reason})
+			r, err := c.Submit(cmd.Context(), client.SubmitRequest{Resource: args[0], Access: access, Duration: dur, Reason: reason, Query: query})
 			if err != nil {
 				return a.apiError(cmd, err)
 			}
@@ -54,6 +56,7 @@ func (a *app) requestCommand() *cobra.Command {
 	f.StringVar(&access, "access", "", "access level (default: the resource's default level)")
 	f.StringVar(&dur, "for", "1h", "how long the access should last (Go notation: 30m, 1h, 2h30m)")
 	f.StringVar(&reason, "reason", "", "justification, such as a ticket or incident ID")
+	f.StringVar(&query, "query", "", "for a database: the SQL statement to run; the grant is exactly the table privileges it needs")
 	f.BoolVar(&wait, "wait", false, "wait until the access is active, printing each change")
 	f.DurationVar(&timeout, "timeout", 30*time.Minute, "with --wait, how long to wait at most")
 	return cmd
@@ -69,6 +72,20 @@ func (a *app) follow(cmd *cobra.Command, c *client.Client, r *jit.Request, timeo
 	if a.output == "json" {
 		progress = a.opts.Stderr
 	}
+	final, err := a.await(cmd, c, r, timeout, progress)
+	if a.output == "json" {
+		if perr := writeJSON(a.opts.Stdout, final); perr != nil {
+			return perr
+		}
+	}
+	return err
+}
+
+// await long-polls r until it leaves the waiting states, printing a line
+// to progress whenever its status or approval count changes. It returns
+// the last state seen, with an error unless that state is active: the
+// request ended otherwise, the timeout passed, or the wait was interrupted.
+func (a *app) await(cmd *cobra.Command, c *client.Client, r *jit.Request, timeout time.Duration, progress io.Writer) (*jit.Request, error) {
 	last := r
 	fmt.Fprintln(progress, statusLine(r, a.now()))
 	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
@@ -86,28 +103,18 @@ func (a *app) follow(cmd *cobra.Command, c *client.Client, r *jit.Request, timeo
 		final = r
 	}
 	if err != nil {
-		if a.output == "json" {
-			if perr := writeJSON(a.opts.Stdout, last); perr != nil {
-				return perr
-			}
-		}
 		switch {
 		case errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil:
-			return fmt.Errorf("timed out after %s waiting for %s (still %s)", fmtDuration(timeout), last.ID, last.Status)
+			return last, fmt.Errorf("timed out after %s waiting for %s (still %s)", fmtDuration(timeout), last.ID, last.Status)
 		case errors.Is(err, context.Canceled):
-			return fmt.Errorf("stopped waiting for %s (still %s)", last.ID, last.Status)
+			return last, fmt.Errorf("stopped waiting for %s (still %s)", last.ID, last.Status)
 		}
-		return a.apiError(cmd, err)
-	}
-	if a.output == "json" {
-		if err := writeJSON(a.opts.Stdout, final); err != nil {
-			return err
-		}
+		return last, a.apiError(cmd, err)
 	}
 	if final.Status != jit.StatusActive {
-		return endedError(final)
+		return final, endedError(final)
 	}
-	return nil
+	return final, nil
 }
 
 func (a *app) printRequestLine(cmd *cobra.Command, r *jit.Request) error {
@@ -254,6 +261,16 @@ func (a *app) printRequest(r *jit.Request) error {
 	t.row("Requester:", r.Requester)
 	t.row("Resource:", r.Resource)
 	t.row("Access:", r.Access)
+	if r.Query != "" {
+		t.row("Query:", r.Query)
+	}
+	for i, p := range r.Privileges {
+		label := ""
+		if i == 0 {
+			label = "Privileges:"
+		}
+		t.row(label, p.String())
+	}
 	t.row("Duration:", fmtDuration(r.Duration))
 	t.row("Reason:", r.Reason)
 	if r.ExtendsID != "" {

@@ -48,6 +48,10 @@ type SubmitRequest struct {
 	// checks it (code "invalid_duration", "duration_too_long").
 	Duration string `json:"duration,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Query makes a query-scoped database request: the SQL statement the
+	// requester wants to run. The server derives the table privileges from
+	// it; they are what approvers see and what is granted.
+	Query string `json:"query,omitempty"`
 }
 
 // Submit files a request for the caller (POST /requests) and returns it as

@@ -77,6 +77,8 @@ type submitBody struct {
 	Access   string `json:"access"`
 	Duration string `json:"duration"`
 	Reason   string `json:"reason"`
+	// Query asks for exactly the privileges this SQL needs.
+	Query string `json:"query"`
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
@@ -96,7 +98,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req, err := s.svc.Submit(r.Context(), workflow.SubmitInput{
-		Resource: b.Resource, Access: strings.TrimSpace(b.Access), Duration: d, Reason: b.Reason,
+		Resource: b.Resource, Access: strings.TrimSpace(b.Access), Duration: d, Reason: b.Reason, Query: b.Query,
 	})
 	if err != nil {
 		return err
@@ -356,5 +358,57 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// credential returns the caller's encrypted credential for an active
+// request. It is an envelope only the requester's private key opens; it is
+// still kept out of caches.
+func (s *Server) credential(w http.ResponseWriter, r *http.Request) error {
+	id, err := requestID(r)
+	if err != nil {
+		return err
+	}
+	if err := noParams(r); err != nil {
+		return err
+	}
+	env, err := s.svc.Credential(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, env)
+	return nil
+}
+
+func (s *Server) publicKey(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
+	k, err := s.svc.PublicKey(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, k)
+	return nil
+}
+
+type publicKeyBody struct {
+	PublicKey string `json:"public_key"`
+}
+
+func (s *Server) putPublicKey(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
+	var b publicKeyBody
+	if err := s.decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	k, err := s.svc.RegisterPublicKey(r.Context(), b.PublicKey)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, k)
 	return nil
 }

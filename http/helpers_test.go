@@ -152,6 +152,30 @@ func (s *recService) VerifyAudit(ctx context.Context) (audit.Result, error) {
 func (s *recService) Authz(ctx context.Context, in workflow.AuthzInput) (workflow.AuthzResult, error) {
 	return s.authz, s.record(ctx, "Authz", in)
 }
+func (s *recService) RegisterPublicKey(ctx context.Context, key string) (*jit.PublicKey, error) {
+	if err := s.record(ctx, "RegisterPublicKey", key); err != nil {
+		return nil, err
+	}
+	id, _ := jit.IdentityFrom(ctx)
+	return &jit.PublicKey{Email: id.Email, Key: key, CreatedAt: t0}, nil
+}
+
+func (s *recService) PublicKey(ctx context.Context) (*jit.PublicKey, error) {
+	if err := s.record(ctx, "PublicKey"); err != nil {
+		return nil, err
+	}
+	id, _ := jit.IdentityFrom(ctx)
+	return &jit.PublicKey{Email: id.Email, Key: "age1test", CreatedAt: t0}, nil
+}
+
+func (s *recService) Credential(ctx context.Context, id string) (*jit.CredentialEnvelope, error) {
+	if err := s.record(ctx, "Credential", id); err != nil {
+		return nil, err
+	}
+	return &jit.CredentialEnvelope{RequestID: id, Recipient: "age1test", Kind: "password",
+		Envelope: "-----BEGIN AGE ENCRYPTED FILE-----\n...\n-----END AGE ENCRYPTED FILE-----\n", CreatedAt: t0}, nil
+}
+
 func (s *recService) Ready(ctx context.Context) error {
 	_ = s.record(ctx, "Ready")
 	return s.readyErr

@@ -46,6 +46,9 @@ type Service interface {
 	VerifyAudit(ctx context.Context) (audit.Result, error)
 	Authz(ctx context.Context, in workflow.AuthzInput) (workflow.AuthzResult, error)
 	Ready(ctx context.Context) error
+	RegisterPublicKey(ctx context.Context, key string) (*jit.PublicKey, error)
+	PublicKey(ctx context.Context) (*jit.PublicKey, error)
+	Credential(ctx context.Context, id string) (*jit.CredentialEnvelope, error)
 }
 
 var _ Service = (*workflow.Service)(nil)
@@ -207,6 +210,9 @@ func (s *Server) routes() []route {
 		{Method: "POST", Path: "/api/v1/requests/{id}/relinquish", Name: "relinquish", Auth: true, Handler: api(s.relinquish)},
 		{Method: "POST", Path: "/api/v1/requests/{id}/revoke", Name: "revoke", Auth: true, Handler: api(s.revoke)},
 		{Method: "POST", Path: "/api/v1/requests/{id}/extend", Name: "extend", Auth: true, Handler: api(s.extend)},
+		{Method: "GET", Path: "/api/v1/requests/{id}/credential", Name: "credential", Auth: true, Handler: api(s.credential)},
+		{Method: "GET", Path: "/api/v1/me/public-key", Name: "public-key", Auth: true, Handler: api(s.publicKey)},
+		{Method: "PUT", Path: "/api/v1/me/public-key", Name: "public-key-put", Auth: true, Handler: api(s.putPublicKey)},
 		{Method: "GET", Path: "/api/v1/policy/explain", Name: "explain", Auth: true, Handler: api(s.explain)},
 		{Method: "GET", Path: "/api/v1/audit", Name: "audit", Auth: true, Handler: api(s.audit)},
 		{Method: "GET", Path: "/api/v1/audit/verify", Name: "audit-verify", Auth: true, Handler: api(s.auditVerify)},
@@ -222,7 +228,7 @@ func (s *Server) routes() []route {
 func (s *Server) chain(rt route) http.Handler {
 	h := rt.Handler
 	if rt.Auth {
-		if rt.Method == http.MethodPost && !rt.NoLimit {
+		if (rt.Method == http.MethodPost || rt.Method == http.MethodPut) && !rt.NoLimit {
 			h = s.rateLimit(h)
 		}
 		h = s.authenticate(h)

@@ -42,3 +42,19 @@ func IsStoreEnforced(p Provider) bool {
 	s, ok := As[StoreEnforced](p)
 	return ok && s.StoreEnforced()
 }
+
+// CredentialIssuer is an optional capability of providers whose grants
+// return a Credential (a database password, a certificate). jit encrypts
+// the credential to the requester's public key, so it refuses requests
+// for such a provider from people who have registered none: the
+// credential could not be delivered.
+type CredentialIssuer interface {
+	IssuesCredentials() bool
+}
+
+// IssuesCredentials reports whether p, or a provider it wraps, returns
+// credentials from Grant.
+func IssuesCredentials(p Provider) bool {
+	c, ok := As[CredentialIssuer](p)
+	return ok && c.IssuesCredentials()
+}

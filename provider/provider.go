@@ -149,7 +149,11 @@ type Scoper interface {
 // ScopeRequest asks for the privileges a query needs.
 type ScopeRequest struct {
 	Resource string
-	Query    string
+	// Access is the access level the request is for. The derived
+	// privileges must lie within what that level grants (its actions and
+	// schemas); a query needing more is refused, never widened.
+	Access string
+	Query  string
 }
 
 // ScopeResponse lists the privileges, sorted and merged (one entry per

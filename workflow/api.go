@@ -14,6 +14,9 @@ type SubmitInput struct {
 	Access   string
 	Duration time.Duration
 	Reason   string
+	// Query, for a database resource whose provider scopes queries, asks
+	// for exactly the privileges this SQL needs (within Access).
+	Query string
 }
 
 // ExtendInput asks for more time on an active (or approved) request.

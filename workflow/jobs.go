@@ -104,7 +104,7 @@ func (s *Service) runGrant(ctx context.Context, j jit.Job) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
 	resp, gerr := prov.Grant(cctx, provider.GrantRequest{RequestID: r.ID, User: r.Requester, Resource: r.Resource,
-		Access: r.Access, Reason: r.Reason, ExpiresAt: expiresAt})
+		Access: r.Access, Reason: r.Reason, ExpiresAt: expiresAt, Query: r.Query, Privileges: r.Privileges})
 	cancel()
 	if gerr != nil {
 		srv := p.Server()
@@ -120,11 +120,21 @@ func (s *Service) runGrant(ctx context.Context, j jit.Job) error {
 		}
 		return s.store.RetryJob(ctx, j.ID, j.LeaseOwner, s.clock.Now().Add(delay), gerr.Error())
 	}
+	var envelope *jit.CredentialEnvelope
 	if resp.Credential != nil {
-		// Credentials are delivered encrypted to the requester's key; until
-		// a provider that issues them is configured with that delivery,
-		// the secret is dropped rather than stored in plain text.
-		s.log.Warn("provider issued a credential that cannot be delivered; it was discarded", "request", r.ID, "kind", resp.Credential.Kind)
+		// The secret is stored only encrypted to the requester's key.
+		// When that cannot be done the access is useless to them and
+		// must not stay: the grant fails and the access is revoked.
+		envelope, err = s.sealCredential(ctx, r, resp.Credential, s.now())
+		clear(resp.Credential.Data)
+		if err != nil {
+			s.log.Error("credential cannot be delivered; revoking the access", "request", r.ID, "err", err)
+			why := "the credential could not be encrypted to the requester's public key"
+			if jit.ErrorCode(err) == jit.ECodeKeyRequired {
+				why = "the requester has no public key to receive the credential (run `jit login`)"
+			}
+			return s.failGrant(ctx, j, r, why, true)
+		}
 	}
 	done := s.now()
 	if !expiresAt.After(done) {
@@ -140,6 +150,7 @@ func (s *Service) runGrant(ctx context.Context, j jit.Job) error {
 		Events:     []jit.AuditEvent{systemEvent(done, jit.ActionGrant, n, "", map[string]string{"expires_at": expiresAt.Format(time.RFC3339Nano)})},
 		Enqueue:    []jit.Job{jit.NewJob(jit.JobRevoke, n.ID, expiresAt)},
 		DeleteJobs: []string{j.Key},
+		Credential: envelope,
 	}
 	// The policy may have changed while the provider worked; the reload's
 	// sweep only sees active grants, so a grant that the new policy

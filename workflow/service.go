@@ -224,6 +224,10 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 		}
 		return nil, d.Err()
 	}
+	query, privileges, err := s.scopeFor(ctx, p, id, in, d.Access, extends)
+	if err != nil {
+		return nil, err
+	}
 	srv := p.Server()
 	r := &jit.Request{
 		ID:                s.cfg.NewID(),
@@ -232,6 +236,8 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 		Access:            d.Access,
 		Duration:          in.Duration,
 		Reason:            in.Reason,
+		Query:             query,
+		Privileges:        privileges,
 		RequesterGroups:   append([]string(nil), id.ClaimGroups...),
 		Approvers:         append([]string{}, d.Approvers...),
 		Status:            jit.StatusPending,
@@ -245,6 +251,14 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 	details := map[string]string{
 		"rule": d.Rule, "resource": r.Resource, "access": r.Access,
 		"duration": r.Duration.String(), "approvals_required": fmt.Sprint(d.ApprovalsRequired),
+	}
+	if query != "" {
+		details["query"] = query
+		ps := make([]string, len(privileges))
+		for i, p := range privileges {
+			ps[i] = p.String()
+		}
+		details["privileges"] = strings.Join(ps, "; ")
 	}
 	action := jit.ActionSubmit
 	if extends != nil {

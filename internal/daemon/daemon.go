@@ -29,6 +29,8 @@ import (
 	// Providers register themselves by type name.
 	_ "github.com/jitaccess/jit/provider/exec"
 	_ "github.com/jitaccess/jit/provider/http"
+	_ "github.com/jitaccess/jit/provider/mysql"
+	_ "github.com/jitaccess/jit/provider/postgres"
 	_ "github.com/jitaccess/jit/provider/webhook"
 )
 

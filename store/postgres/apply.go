@@ -9,12 +9,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jitaccess/jit"
+	"github.com/jitaccess/jit/store/internal/privileges"
 )
 
 const (
 	insertRequestQuery = `INSERT INTO requests (` + requestCols + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-			$20, $21, $22, $23, 1)
+			$20, $21, $22, $23, $24, $25, 1)
 		ON CONFLICT (id) DO NOTHING`
 	// The fields fixed at submit are conditions, not assignments: an
 	// approval is bound to them (invariant 1), so an update that would
@@ -26,7 +27,7 @@ const (
 			version = version + 1
 		WHERE id = $16 AND version = $17
 			AND requester = $18 AND resource = $19 AND access = $20 AND duration_ns = $21
-			AND reason = $22 AND extends_id = $23`
+			AND reason = $22 AND extends_id = $23 AND query = $24 AND privileges = $25`
 	insertApprovalQuery = `INSERT INTO approvals (request_id, approver, approved, comment, at)
 		VALUES ($1, $2, $3, $4, $5)`
 	lockHeadQuery    = `SELECT seq, hash FROM audit_head FOR UPDATE`
@@ -43,6 +44,15 @@ const (
 		ON CONFLICT (key) DO UPDATE SET run_at = LEAST(jobs.run_at, excluded.run_at)`
 	insertTokenQuery = `INSERT INTO tokens (id, email, name, hash, created_at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`
+	// A person has one public key; registering another replaces it.
+	upsertPublicKeyQuery = `INSERT INTO public_keys (email, public_key, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (email) DO UPDATE SET public_key = excluded.public_key, created_at = excluded.created_at`
+	// A request has one credential: a grant that runs again issues a new
+	// one, which replaces the old.
+	upsertCredentialQuery = `INSERT INTO credentials (request_id, recipient, kind, envelope, created_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (request_id) DO UPDATE SET recipient = excluded.recipient, kind = excluded.kind,
+			envelope = excluded.envelope, created_at = excluded.created_at`
 )
 
 // Apply commits c in one transaction: the request (inserted when its
@@ -50,7 +60,8 @@ const (
 // Version), the approval, the audit events (sealed onto the chain after
 // its current head, read and locked inside the transaction), job deletions
 // and then job enqueues (so a change may replace a job by deleting and
-// enqueueing its key), and the token.
+// enqueueing its key), the token, the public key (replacing its person's
+// earlier one) and the credential (replacing its request's earlier one).
 //
 // Concurrent Applies on one Store share a transaction and its commit
 // (group commit, see writer.go); each keeps this all-or-nothing contract,
@@ -64,13 +75,14 @@ const (
 // Errors:
 //   - ECodeInvalid when c is malformed (checked before anything is written);
 //     this includes an update that would change a field fixed at submit
-//     (requester, resource, access, duration, reason, extends_id).
+//     (requester, resource, access, duration, reason, extends_id, query,
+//     privileges), and a credential that is not an encrypted envelope.
 //   - ECodeConflict when a request with c.Request.ID already exists (insert),
 //     the stored version differs from c.Request.Version (update), the
 //     token's ID or hash is taken, or PostgreSQL aborted the transaction
 //     because of a concurrent one (deadlock, serialization failure).
-//   - ECodeNotFound when the request to update, or the approval's request,
-//     does not exist.
+//   - ECodeNotFound when the request to update, the approval's request or
+//     the credential's request does not exist.
 //   - ECodeUnavailable when the database cannot be reached or the
 //     connection is lost (see Unreachable). Nothing was written, except
 //     when the connection was lost while committing: then the change may
@@ -147,20 +159,24 @@ func queueEvent(b *pgx.Batch, ev *jit.AuditEvent) error {
 
 // requestWrite returns the statement and arguments that insert r (when
 // its Version is 0) or update it; either affects exactly one row when it
-// succeeds.
-func requestWrite(r *jit.Request) (string, []any) {
+// succeeds. The last argument is the stored form of r.Privileges.
+func requestWrite(r *jit.Request) (string, []any, error) {
 	var handle []byte
 	if len(r.Handle) > 0 {
 		handle = r.Handle
 	}
 	groups, approvers := nonNil(r.RequesterGroups), nonNil(r.Approvers)
+	privs, err := privileges.Encode(r.Privileges)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres: request %s: %w", r.ID, err)
+	}
 	if r.Version == 0 {
 		return insertRequestQuery, []any{
 			r.ID, r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID,
 			groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired, r.AutoApproved,
 			ts(r.CreatedAt), ts(r.UpdatedAt), ts(r.LapsesAt),
 			tsPtr(r.GrantedAt), tsPtr(r.ExpiresAt), tsPtr(r.EndedAt),
-			r.EndedBy, r.EndReason, string(r.EndStatus), handle}
+			r.EndedBy, r.EndReason, string(r.EndStatus), handle, r.Query, privs}, nil
 	}
 	return updateRequestQuery, []any{
 		groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired,
@@ -168,12 +184,15 @@ func requestWrite(r *jit.Request) (string, []any) {
 		tsPtr(r.GrantedAt), tsPtr(r.ExpiresAt), tsPtr(r.EndedAt),
 		r.EndedBy, r.EndReason, string(r.EndStatus), handle,
 		r.ID, r.Version,
-		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID}
+		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID, r.Query, privs}, nil
 }
 
 // putRequest inserts or updates r and returns its new stored version.
 func (s *Store) putRequest(ctx context.Context, tx pgx.Tx, r *jit.Request) (int, error) {
-	query, args := requestWrite(r)
+	query, args, err := requestWrite(r)
+	if err != nil {
+		return 0, err
+	}
 	ct, err := tx.Exec(ctx, query, args...)
 	if r.Version == 0 {
 		if err != nil {
@@ -190,20 +209,24 @@ func (s *Store) putRequest(ctx context.Context, tx pgx.Tx, r *jit.Request) (int,
 	if ct.RowsAffected() == 1 {
 		return r.Version + 1, nil
 	}
-	return 0, explainUpdateMiss(ctx, tx, r)
+	return 0, explainUpdateMiss(ctx, tx, r, args[len(args)-1])
 }
 
 // explainUpdateMiss says why an update matched no row. Under READ
 // COMMITTED it reads the latest committed row, the one the update was
-// checked against.
-func explainUpdateMiss(ctx context.Context, tx pgx.Tx, r *jit.Request) error {
+// checked against. privs is the stored form of r.Privileges the update
+// compared, and is compared here the same way (as jsonb).
+func explainUpdateMiss(ctx context.Context, tx pgx.Tx, r *jit.Request, privs any) error {
 	var (
-		version                                     int
-		requester, resource, access, reason, extend string
-		duration                                    int64
+		version                                            int
+		requester, resource, access, reason, extend, query string
+		samePrivs                                          bool
+		duration                                           int64
 	)
-	err := tx.QueryRow(ctx, `SELECT version, requester, resource, access, duration_ns, reason, extends_id
-		FROM requests WHERE id = $1`, r.ID).Scan(&version, &requester, &resource, &access, &duration, &reason, &extend)
+	err := tx.QueryRow(ctx, `SELECT version, requester, resource, access, duration_ns, reason, extends_id,
+			query, privileges = $2
+		FROM requests WHERE id = $1`, r.ID, privs).Scan(&version, &requester, &resource, &access, &duration, &reason, &extend,
+		&query, &samePrivs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return jit.Errorf(jit.ECodeNotFound, "request %s not found", r.ID)
 	} else if err != nil {
@@ -222,6 +245,8 @@ func explainUpdateMiss(ctx context.Context, tx pgx.Tx, r *jit.Request) error {
 		{"duration", duration == int64(r.Duration)},
 		{"reason", reason == r.Reason},
 		{"extends_id", extend == r.ExtendsID},
+		{"query", query == r.Query},
+		{"privileges", samePrivs},
 	} {
 		if !f.same {
 			return jit.FieldErrorf(f.name, jit.ECodeInvalid, "request %s: %s is fixed at submit and cannot change", r.ID, f.name)

@@ -58,6 +58,8 @@ func TestStoreSurvivesServerRestart(t *testing.T) {
 		{"CountRequests", func() error { _, err := s.CountRequests(callCtx); return err }},
 		{"ListAudit", func() error { _, err := s.ListAudit(callCtx, jit.AuditFilter{}); return err }},
 		{"TokenByHash", func() error { _, err := s.TokenByHash(callCtx, jit.HashToken("jit_x")); return err }},
+		{"PublicKey", func() error { _, err := s.PublicKey(callCtx, "alice@example.com"); return err }},
+		{"Credential", func() error { _, err := s.Credential(callCtx, "before"); return err }},
 		{"ClaimJobs", func() error {
 			_, err := s.ClaimJobs(callCtx, jit.ClaimParams{Owner: "o", Now: now.Add(2 * time.Hour), Lease: time.Minute, Limit: 10})
 			return err

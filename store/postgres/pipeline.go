@@ -77,7 +77,11 @@ func (s *Store) runPipelined(ctx context.Context, batch []*applyOp, order []int,
 	b.Queue("BEGIN")
 	now := s.cfg.Clock.Now()
 	for _, op := range ops {
-		queueRows(b, op.c, now)
+		if err := queueRows(b, op.c, now); err != nil {
+			// The change cannot be written (nothing has been sent): the
+			// stepwise path gives it its own error.
+			return false
+		}
 	}
 	if events > 0 {
 		b.Queue(lockHeadQuery)
@@ -132,11 +136,16 @@ func (s *Store) runPipelined(ctx context.Context, batch []*applyOp, order []int,
 	return true
 }
 
-// queueRows queues c's request, approval and token writes; a token
-// without a creation time is created now.
-func queueRows(b *pgx.Batch, c *jit.Change, now time.Time) {
+// queueRows queues c's request, approval, token, public key and
+// credential writes; a token without a creation time is created now. It
+// fails, having queued a part of them, only when the request cannot be
+// encoded.
+func queueRows(b *pgx.Batch, c *jit.Change, now time.Time) error {
 	if c.Request != nil {
-		query, args := requestWrite(c.Request)
+		query, args, err := requestWrite(c.Request)
+		if err != nil {
+			return err
+		}
 		b.Queue(query, args...)
 	}
 	if a := c.Approval; a != nil {
@@ -149,6 +158,13 @@ func queueRows(b *pgx.Batch, c *jit.Change, now time.Time) {
 		}
 		b.Queue(insertTokenQuery, t.ID, t.Email, t.Name, t.Hash, ts(created))
 	}
+	if k := c.PublicKey; k != nil {
+		b.Queue(upsertPublicKeyQuery, k.Email, k.Key, ts(k.CreatedAt))
+	}
+	if e := c.Credential; e != nil {
+		b.Queue(upsertCredentialQuery, e.RequestID, e.Recipient, e.Kind, e.Envelope, ts(e.CreatedAt))
+	}
+	return nil
 }
 
 // readRows reads the results of the first pipeline: BEGIN, each op's rows
@@ -201,6 +217,18 @@ func readRows(br pgx.BatchResults, ops []*applyOp, lockHead bool, seq *int64, ha
 			}
 			if ct.RowsAffected() != 1 {
 				return errStepwise
+			}
+		}
+		// An upsert writes its one row unless refused (a credential of
+		// a request that does not exist breaks its foreign key).
+		if c.PublicKey != nil {
+			if _, err := br.Exec(); err != nil {
+				return own(err)
+			}
+		}
+		if c.Credential != nil {
+			if _, err := br.Exec(); err != nil {
+				return own(err)
 			}
 		}
 	}

@@ -20,8 +20,9 @@
 //   - Migrations run under a session advisory lock, so replicas starting at
 //     once apply each migration once.
 //
-// Locks are always taken in one order (request rows by ID, tokens, the chain
-// head, job rows by key), so concurrent Applies queue rather than deadlock.
+// Locks are always taken in one order (request rows by ID with their
+// tokens, public keys and credentials, the chain head, job rows by key), so
+// concurrent Applies queue rather than deadlock.
 package postgres
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,9 +25,9 @@ import (
 // and flushes once.
 //
 // Each change keeps its own all-or-nothing outcome: in a batch of more than
-// one, its request, approval and token are written inside a SAVEPOINT, and
-// a change that fails (a stale version, a missing request, a taken token)
-// is rolled back to it while the others go on. Its events, jobs and change
+// one, its request, approval, token, public key and credential are written
+// inside a SAVEPOINT, and a change that fails (a stale version, a missing
+// request, a taken token) is rolled back to it while the others go on. Its events, jobs and change
 // notice are only written once every change's rows have been, for the
 // changes that succeeded. Every caller returns only after the commit that
 // holds its change (or the transaction's failure, which fails every change
@@ -37,12 +38,13 @@ import (
 // when a change in it fails on its own is it rerun stepwise, savepoint by
 // savepoint (runStepwise).
 //
-// Lock order. A batch locks the request rows (and token keys) of its
-// changes in request ID order, then the chain head, then job rows in key
-// order. Every batch, in every replica, takes them in that order, and the
-// other writers (ClaimJobs, RetryJob, RenewLease) lock job rows only, in a
-// single statement that never waits while holding a lock another waits
-// for, so concurrent batches queue rather than deadlock.
+// Lock order. A batch locks the request rows (with the token keys, public
+// key rows and credential rows) of its changes in request ID order, then
+// the chain head, then job rows in key order. Every batch, in every
+// replica, takes them in that order, and the other writers (ClaimJobs,
+// RetryJob, RenewLease) lock job rows only, in a single statement that
+// never waits while holding a lock another waits for, so concurrent
+// batches queue rather than deadlock.
 
 // maxBatch bounds how many changes share a transaction, which bounds how
 // long a batch holds its locks. It stays below 64, the number of
@@ -156,20 +158,26 @@ func (s *Store) runQueued() {
 	}
 }
 
-// lockKey orders a batch's changes so that it locks request rows (and
-// token keys) in one global order.
-func lockKey(c *jit.Change) (string, string) {
-	var id, token string
+// lockKey orders a batch's changes so that it locks request rows (and the
+// credential rows keyed by the same IDs), token keys and public key rows
+// in one global order.
+func lockKey(c *jit.Change) [3]string {
+	var k [3]string
 	switch {
 	case c.Request != nil:
-		id = c.Request.ID
+		k[0] = c.Request.ID
 	case c.Approval != nil:
-		id = c.Approval.RequestID
+		k[0] = c.Approval.RequestID
+	case c.Credential != nil:
+		k[0] = c.Credential.RequestID
 	}
 	if c.Token != nil {
-		token = c.Token.ID
+		k[1] = c.Token.ID
 	}
-	return id, token
+	if c.PublicKey != nil {
+		k[2] = c.PublicKey.Email
+	}
+	return k
 }
 
 // batchTimeout bounds a batch's transaction, so that a database that stops
@@ -190,9 +198,8 @@ func (s *Store) runBatch(batch []*applyOp) []error {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool {
-		ia, ta := lockKey(batch[order[a]].c)
-		ib, tb := lockKey(batch[order[b]].c)
-		return ia < ib || ia == ib && ta < tb
+		ka, kb := lockKey(batch[order[a]].c), lockKey(batch[order[b]].c)
+		return slices.Compare(ka[:], kb[:]) < 0
 	})
 	if pipelinable(batch) {
 		if done := s.runPipelined(ctx, batch, order, errs); done {
@@ -332,9 +339,9 @@ func (s *Store) sealEvents(ctx context.Context, tx pgx.Tx, b *pgx.Batch, ops []*
 	return nil
 }
 
-// writeRows writes op's request, approval and token (and runs op.extra),
-// recording the request's stored version in op.version. The caller undoes
-// them on error.
+// writeRows writes op's request, approval, token, public key and
+// credential (and runs op.extra), recording the request's stored version
+// in op.version. The caller undoes them on error.
 func (s *Store) writeRows(ctx context.Context, tx pgx.Tx, op *applyOp) error {
 	c := op.c
 	if c.Request != nil {
@@ -363,6 +370,19 @@ func (s *Store) writeRows(ctx context.Context, tx pgx.Tx, op *applyOp) error {
 		}
 		if ct.RowsAffected() == 0 {
 			return jit.Errorf(jit.ECodeConflict, "token %s or its hash already exists", t.ID)
+		}
+	}
+	if k := c.PublicKey; k != nil {
+		if _, err := tx.Exec(ctx, upsertPublicKeyQuery, k.Email, k.Key, ts(k.CreatedAt)); err != nil {
+			return mapWriteErr("store public key of "+k.Email, err)
+		}
+	}
+	if e := c.Credential; e != nil {
+		_, err := tx.Exec(ctx, upsertCredentialQuery, e.RequestID, e.Recipient, e.Kind, e.Envelope, ts(e.CreatedAt))
+		if pgCode(err) == codeForeignKeyViolation {
+			return jit.Errorf(jit.ECodeNotFound, "request %s not found", e.RequestID)
+		} else if err != nil {
+			return mapWriteErr("store credential of "+e.RequestID, err)
 		}
 	}
 	if op.extra != nil {

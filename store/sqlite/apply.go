@@ -7,12 +7,13 @@ import (
 	"fmt"
 
 	"github.com/jitaccess/jit"
+	"github.com/jitaccess/jit/store/internal/privileges"
 )
 
 // The statements of Apply, prepared once (see stmtCache).
 const (
 	insertRequestQuery = `INSERT INTO requests (` + requestCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 		ON CONFLICT (id) DO NOTHING`
 	// The fields fixed at submit are conditions, not assignments: an
 	// approval is bound to them (invariant 1), so an update that would
@@ -24,7 +25,7 @@ const (
 			version = version + 1
 		WHERE id = ? AND version = ?
 			AND requester = ? AND resource = ? AND access = ? AND duration_ns = ?
-			AND reason = ? AND extends_id = ?`
+			AND reason = ? AND extends_id = ? AND query = ? AND privileges = ?`
 	insertApprovalQuery = `INSERT INTO approvals (request_id, approver, approved, comment, at)
 		VALUES (?, ?, ?, ?, ?)`
 	insertEventQuery = `INSERT INTO audit (seq, time, actor, action, request_id, reason,
@@ -37,13 +38,24 @@ const (
 		ON CONFLICT (key) DO UPDATE SET run_at = min(jobs.run_at, excluded.run_at)`
 	insertTokenQuery = `INSERT INTO tokens (id, email, name, hash, created_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	// A person has one public key; registering another replaces it.
+	upsertPublicKeyQuery = `INSERT INTO public_keys (email, public_key, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (email) DO UPDATE SET public_key = excluded.public_key, created_at = excluded.created_at`
+	// A request has one credential: a grant that runs again issues a new
+	// one, which replaces the old.
+	upsertCredentialQuery = `INSERT INTO credentials (request_id, recipient, kind, envelope, created_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (request_id) DO UPDATE SET recipient = excluded.recipient, kind = excluded.kind,
+			envelope = excluded.envelope, created_at = excluded.created_at`
 )
 
 // Apply commits c in one transaction: the request (inserted when its
 // Version is 0, else updated only if the stored version still equals
 // Version), the approval, the audit events (sealed onto the chain), job
 // deletions and then job enqueues (so a change may replace a job by
-// deleting and enqueueing its key), and the token.
+// deleting and enqueueing its key), the token, the public key (replacing
+// its person's earlier one) and the credential (replacing its request's
+// earlier one).
 //
 // On success c.Request.Version is the stored version and c.Events hold
 // their sealed Seq, PrevHash and Hash. On any error nothing is written and
@@ -54,12 +66,13 @@ const (
 // Errors:
 //   - ECodeInvalid when c is malformed (checked before anything is written);
 //     this includes an update that would change a field fixed at submit
-//     (requester, resource, access, duration, reason, extends_id).
+//     (requester, resource, access, duration, reason, extends_id, query,
+//     privileges), and a credential that is not an encrypted envelope.
 //   - ECodeConflict when a request with c.Request.ID already exists (insert),
 //     the stored version differs from c.Request.Version (update), or the
 //     token's ID or hash is taken.
-//   - ECodeNotFound when the request to update, or the approval's request,
-//     does not exist.
+//   - ECodeNotFound when the request to update, the approval's request or
+//     the credential's request does not exist.
 //   - Anything else is internal.
 func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
 	if err := c.Validate(); err != nil {
@@ -99,6 +112,16 @@ func (s *Store) Apply(ctx context.Context, c *jit.Change) error {
 				return err
 			}
 		}
+		if k := c.PublicKey; k != nil {
+			if _, err := s.ws.txExec(ctx, tx, upsertPublicKeyQuery, k.Email, k.Key, k.CreatedAt.UnixMicro()); err != nil {
+				return fmt.Errorf("sqlite: store public key of %s: %w", k.Email, err)
+			}
+		}
+		if e := c.Credential; e != nil {
+			if err := s.putCredential(ctx, tx, e); err != nil {
+				return err
+			}
+		}
 		return nil
 	}, func() {
 		// Committed: report what was stored.
@@ -119,6 +142,10 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 	if err != nil {
 		return 0, err
 	}
+	privs, err := privileges.Encode(r.Privileges)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: request %s: %w", r.ID, err)
+	}
 	handle := any(nil)
 	if len(r.Handle) > 0 {
 		handle = r.Handle
@@ -129,7 +156,7 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 			groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired, boolInt(r.AutoApproved),
 			r.CreatedAt.UnixMicro(), micros(r.UpdatedAt), micros(r.LapsesAt),
 			microsPtr(r.GrantedAt), microsPtr(r.ExpiresAt), microsPtr(r.EndedAt),
-			r.EndedBy, r.EndReason, string(r.EndStatus), handle)
+			r.EndedBy, r.EndReason, string(r.EndStatus), handle, r.Query, privs)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: insert request %s: %w", r.ID, err)
 		}
@@ -149,7 +176,7 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 		microsPtr(r.GrantedAt), microsPtr(r.ExpiresAt), microsPtr(r.EndedAt),
 		r.EndedBy, r.EndReason, string(r.EndStatus), handle,
 		r.ID, r.Version,
-		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID)
+		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID, r.Query, privs)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: update request %s: %w", r.ID, err)
 	}
@@ -160,20 +187,24 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 	if n == 1 {
 		return r.Version + 1, nil
 	}
-	return 0, s.explainUpdateMiss(ctx, tx, r)
+	return 0, s.explainUpdateMiss(ctx, tx, r, privs)
 }
 
-// explainUpdateMiss says why an update matched no row.
-func (s *Store) explainUpdateMiss(ctx context.Context, tx *sql.Tx, r *jit.Request) error {
+// explainUpdateMiss says why an update matched no row. privs is the
+// stored form of r.Privileges the update compared.
+func (s *Store) explainUpdateMiss(ctx context.Context, tx *sql.Tx, r *jit.Request, privs string) error {
 	var (
-		version                                     int
-		requester, resource, access, reason, extend string
-		duration                                    int64
+		version                                            int
+		requester, resource, access, reason, extend, query string
+		storedPrivs                                        string
+		duration                                           int64
 	)
 	// Rare (a conflict or a refused update), so not worth a cached
 	// statement.
-	err := tx.QueryRowContext(ctx, `SELECT version, requester, resource, access, duration_ns, reason, extends_id
-		FROM requests WHERE id = ?`, r.ID).Scan(&version, &requester, &resource, &access, &duration, &reason, &extend)
+	err := tx.QueryRowContext(ctx, `SELECT version, requester, resource, access, duration_ns, reason, extends_id,
+			query, privileges
+		FROM requests WHERE id = ?`, r.ID).Scan(&version, &requester, &resource, &access, &duration, &reason, &extend,
+		&query, &storedPrivs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return jit.Errorf(jit.ECodeNotFound, "request %s not found", r.ID)
 	} else if err != nil {
@@ -192,12 +223,25 @@ func (s *Store) explainUpdateMiss(ctx context.Context, tx *sql.Tx, r *jit.Reques
 		{"duration", duration == int64(r.Duration)},
 		{"reason", reason == r.Reason},
 		{"extends_id", extend == r.ExtendsID},
+		{"query", query == r.Query},
+		{"privileges", storedPrivs == privs},
 	} {
 		if !f.same {
 			return jit.FieldErrorf(f.name, jit.ECodeInvalid, "request %s: %s is fixed at submit and cannot change", r.ID, f.name)
 		}
 	}
 	return fmt.Errorf("sqlite: update request %s matched no row", r.ID)
+}
+
+// putCredential stores e, replacing its request's earlier credential.
+func (s *Store) putCredential(ctx context.Context, tx *sql.Tx, e *jit.CredentialEnvelope) error {
+	_, err := s.ws.txExec(ctx, tx, upsertCredentialQuery, e.RequestID, e.Recipient, e.Kind, e.Envelope, e.CreatedAt.UnixMicro())
+	if isForeignKeyViolation(err) {
+		return jit.Errorf(jit.ECodeNotFound, "request %s not found", e.RequestID)
+	} else if err != nil {
+		return fmt.Errorf("sqlite: store credential of %s: %w", e.RequestID, err)
+	}
+	return nil
 }
 
 func (s *Store) insertApproval(ctx context.Context, tx *sql.Tx, c *jit.Change) error {

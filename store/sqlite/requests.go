@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jit"
+	"github.com/jitaccess/jit/store/internal/privileges"
 )
 
 // Limits of ListRequests.
@@ -20,7 +21,7 @@ const (
 const requestCols = `id, requester, resource, access, duration_ns, reason, extends_id,
 	requester_groups, approvers, status, rule, approvals_required, auto_approved,
 	created_at, updated_at, lapses_at, granted_at, expires_at, ended_at,
-	ended_by, end_reason, end_status, handle, version`
+	ended_by, end_reason, end_status, handle, query, privileges, version`
 
 // Queries whose plans a test checks (they must use an index).
 const (
@@ -74,6 +75,7 @@ type requestRow struct {
 	updated, lapses, granted, expires sql.NullInt64
 	ended                             sql.NullInt64
 	handle                            []byte
+	privileges                        []byte
 }
 
 // dest returns scan destinations in requestCols order.
@@ -82,7 +84,7 @@ func (x *requestRow) dest() []any {
 	return []any{&r.ID, &r.Requester, &r.Resource, &r.Access, &x.durationNS, &r.Reason, &r.ExtendsID,
 		&x.groups, &x.approvers, &x.status, &r.Rule, &r.ApprovalsRequired, &x.autoApproved,
 		&x.created, &x.updated, &x.lapses, &x.granted, &x.expires, &x.ended,
-		&r.EndedBy, &r.EndReason, &x.endStatus, &x.handle, &r.Version}
+		&r.EndedBy, &r.EndReason, &x.endStatus, &x.handle, &r.Query, &x.privileges, &r.Version}
 }
 
 // request decodes the scanned columns into a new request with no
@@ -96,6 +98,9 @@ func (x *requestRow) request() (*jit.Request, error) {
 	}
 	if r.Approvers, err = parseStrings("approvers", x.approvers); err != nil {
 		return nil, err
+	}
+	if r.Privileges, err = privileges.Decode(x.privileges); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	r.Status = jit.Status(x.status)
 	r.EndStatus = jit.Status(x.endStatus)

@@ -229,7 +229,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 // busy inside a transaction (see stmtCache).
 var writeQueries = []string{
 	insertRequestQuery, updateRequestQuery, insertApprovalQuery, insertEventQuery,
-	deleteJobQuery, upsertJobQuery, insertTokenQuery,
+	deleteJobQuery, upsertJobQuery, insertTokenQuery, upsertPublicKeyQuery, upsertCredentialQuery,
 	claimSelectQuery, leaseQuery, retryQuery, renewQuery, leaseOwnerQuery,
 	savepointQuery, releaseQuery, rollbackToQuery,
 }

@@ -13,6 +13,10 @@ func testSurvivesReopen(t *testing.T, open ReopenOpener) {
 	ctx := context.Background()
 	s, reopen := open(t)
 	r := newRequest("req-1", "alice@example.com", "demo", jit.StatusPending, t0)
+	r.Query = "SELECT id FROM public.orders"
+	r.Privileges = []jit.Privilege{{Action: "SELECT", Schema: "public", Table: "orders", Columns: []string{"id"}}}
+	key := newPublicKey("alice@example.com", 1, t0)
+	cred := newCredential(r.ID, 1, t0.Add(time.Minute))
 	approval := jit.Approval{RequestID: r.ID, Approver: "bob@example.com", Approved: true, At: t0.Add(time.Minute)}
 	plain, tok := newToken(t, "tok-1", "alice@example.com")
 	insert(t, s, r)
@@ -23,6 +27,7 @@ func testSurvivesReopen(t *testing.T, open ReopenOpener) {
 		Enqueue:  []jit.Job{jit.NewJob(jit.JobGrant, r.ID, t0.Add(time.Minute))},
 		Token:    tok,
 	})
+	apply(t, s, &jit.Change{PublicKey: key, Credential: cred})
 	wantReq := get(t, s, r.ID)
 	wantEvents := allAudit(t, s)
 	if err := s.Close(); err != nil {
@@ -37,6 +42,10 @@ func testSurvivesReopen(t *testing.T, open ReopenOpener) {
 	if _, err := s2.TokenByHash(ctx, jit.HashToken(plain)); err != nil {
 		t.Fatalf("token after reopen: %v", err)
 	}
+	gotKey, err := s2.PublicKey(ctx, key.Email)
+	samePublicKey(t, "public key after reopen", key, gotKey, err)
+	gotCred, err := s2.Credential(ctx, r.ID)
+	sameCredential(t, "credential after reopen", cred, gotCred, err)
 	// The chain continues from where it was: the reopened store appends
 	// after the last event, not at 1.
 	c := &jit.Change{Events: []jit.AuditEvent{newEvent(jit.ActionGrantStart, r.ID, t0.Add(2*time.Minute))}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,33 +168,65 @@ func testUpdateMissing(t *testing.T, s jit.Store) {
 // after submit, because an approval is bound to it.
 func testUpdateFixedFields(t *testing.T, s jit.Store) {
 	tests := []struct {
-		field  string
-		change func(r *jit.Request)
+		field, what string
+		change      func(r *jit.Request)
 	}{
-		{"requester", func(r *jit.Request) { r.Requester = "mallory@example.com" }},
-		{"resource", func(r *jit.Request) { r.Resource = "prod" }},
-		{"access", func(r *jit.Request) { r.Access = "admin" }},
-		{"duration", func(r *jit.Request) { r.Duration = 8 * time.Hour }},
-		{"reason", func(r *jit.Request) { r.Reason = "something else" }},
-		{"extends_id", func(r *jit.Request) { r.ExtendsID = "req-other" }},
+		{"requester", "", func(r *jit.Request) { r.Requester = "mallory@example.com" }},
+		{"resource", "", func(r *jit.Request) { r.Resource = "prod" }},
+		{"access", "", func(r *jit.Request) { r.Access = "admin" }},
+		{"duration", "", func(r *jit.Request) { r.Duration = 8 * time.Hour }},
+		{"reason", "", func(r *jit.Request) { r.Reason = "something else" }},
+		{"extends_id", "", func(r *jit.Request) { r.ExtendsID = "req-other" }},
+		{"query", "other", func(r *jit.Request) { r.Query = "DELETE FROM public.orders" }},
+		{"query", "cleared", func(r *jit.Request) { r.Query = "" }},
+		{"query", "trailing space", func(r *jit.Request) { r.Query += " " }},
+		{"privileges", "cleared", func(r *jit.Request) { r.Privileges = nil }},
+		{"privileges", "one dropped", func(r *jit.Request) { r.Privileges = r.Privileges[:1] }},
+		{"privileges", "one added", func(r *jit.Request) {
+			r.Privileges = append(r.Privileges, jit.Privilege{Action: "DELETE", Schema: "public", Table: "orders"})
+		}},
+		{"privileges", "action", func(r *jit.Request) { r.Privileges[0].Action = "DELETE" }},
+		{"privileges", "schema", func(r *jit.Request) { r.Privileges[0].Schema = "private" }},
+		{"privileges", "table", func(r *jit.Request) { r.Privileges[1].Table = "payments" }},
+		{"privileges", "column added", func(r *jit.Request) { r.Privileges[0].Columns = append(r.Privileges[0].Columns, "id") }},
+		{"privileges", "columns cleared", func(r *jit.Request) { r.Privileges[0].Columns = nil }},
+		{"privileges", "whole table narrowed", func(r *jit.Request) { r.Privileges[1].Columns = []string{"total"} }},
+		{"privileges", "reordered", func(r *jit.Request) { r.Privileges[0], r.Privileges[1] = r.Privileges[1], r.Privileges[0] }},
 	}
 	r := newRequest("req-1", "alice@example.com", "demo", jit.StatusPending, t0)
+	r.Query = "UPDATE public.orders SET total = 0 WHERE id = 7"
+	r.Privileges = []jit.Privilege{
+		{Action: "UPDATE", Schema: "public", Table: "orders", Columns: []string{"total"}},
+		{Action: "SELECT", Schema: "public", Table: "orders"},
+	}
 	insert(t, s, r)
 	want := get(t, s, r.ID)
 	for _, tc := range tests {
-		t.Run(tc.field, func(t *testing.T) {
+		t.Run(strings.TrimSpace(tc.field+" "+tc.what), func(t *testing.T) {
 			upd := r.Clone()
 			upd.Status = jit.StatusApproved
 			tc.change(upd)
 			c := &jit.Change{Request: upd, Events: []jit.AuditEvent{newEvent(jit.ActionApprove, r.ID, t0)}}
 			err := s.Apply(context.Background(), c)
 			wantCode(t, "update of "+tc.field, err, jit.ECodeInvalid)
+			wantField(t, "update of "+tc.field, err, tc.field)
 			sameRequest(t, "after refused update", want, get(t, s, r.ID))
 			if evs := allAudit(t, s); len(evs) != 1 {
 				t.Fatalf("audit has %d events, want 1", len(evs))
 			}
 		})
 	}
+	// The same update with every fixed field as stored goes through (the
+	// refusals above were about the field each case changed), also when
+	// it reads the privileges back from the store rather than reusing
+	// the submitted ones.
+	upd := want.Clone()
+	upd.Status = jit.StatusApproved
+	apply(t, s, &jit.Change{Request: upd, Events: []jit.AuditEvent{newEvent(jit.ActionApprove, r.ID, t0)}})
+	if upd.Version != 2 {
+		t.Fatalf("Version after update = %d, want 2", upd.Version)
+	}
+	sameRequest(t, "after update", upd, get(t, s, r.ID))
 }
 
 func testInvalidChange(t *testing.T, s jit.Store) {
@@ -240,6 +273,50 @@ func testInvalidChange(t *testing.T, s jit.Store) {
 			c.Token = &jit.Token{ID: "tok", Email: "alice@example.com", Hash: fmt.Sprintf("%064X", 0xabc)}
 			return c
 		}},
+		{"public key without email", func() *jit.Change {
+			c := valid()
+			c.PublicKey = newPublicKey("", 1, t0)
+			return c
+		}},
+		{"empty public key", func() *jit.Change {
+			c := valid()
+			c.PublicKey = newPublicKey("alice@example.com", 1, t0)
+			c.PublicKey.Key = ""
+			return c
+		}},
+		{"public key without time", func() *jit.Change {
+			c := valid()
+			c.PublicKey = newPublicKey("alice@example.com", 1, time.Time{})
+			return c
+		}},
+		{"credential without request ID", func() *jit.Change {
+			c := valid()
+			c.Credential = newCredential("", 1, t0)
+			return c
+		}},
+		{"credential without recipient", func() *jit.Change {
+			c := valid()
+			c.Credential = newCredential("req-x", 1, t0)
+			c.Credential.Recipient = ""
+			return c
+		}},
+		{"credential without envelope", func() *jit.Change {
+			c := valid()
+			c.Credential = newCredential("req-x", 1, t0)
+			c.Credential.Envelope = ""
+			return c
+		}},
+		{"plain-text credential", func() *jit.Change {
+			c := valid()
+			c.Credential = newCredential("req-x", 1, t0)
+			c.Credential.Envelope = `{"kind":"password","secret":"hunter2"}`
+			return c
+		}},
+		{"credential without time", func() *jit.Change {
+			c := valid()
+			c.Credential = newCredential("req-x", 1, time.Time{})
+			return c
+		}},
 	}
 	ctx := context.Background()
 	for _, tc := range tests {
@@ -254,6 +331,10 @@ func testInvalidChange(t *testing.T, s jit.Store) {
 			if rs, err := s.ListRequests(ctx, jit.RequestFilter{}); err != nil || len(rs) != 0 {
 				t.Fatalf("requests %v (err %v) after a refused change", ids(rs), err)
 			}
+			_, err := s.PublicKey(ctx, "alice@example.com")
+			wantCode(t, "public key after a refused change", err, jit.ECodeNotFound)
+			_, err = s.Credential(ctx, "req-x")
+			wantCode(t, "credential after a refused change", err, jit.ECodeNotFound)
 		})
 	}
 	// The same change, made valid, goes through: the refusals above were

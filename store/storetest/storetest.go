@@ -63,6 +63,12 @@ func Run(t *testing.T, open Opener) {
 		{"NextJobAt", testNextJobAt},
 		{"ListJobs", testListJobs},
 		{"Tokens", testTokens},
+		{"QueryRoundTrip", testQueryRoundTrip},
+		{"EmptyPrivileges", testEmptyPrivileges},
+		{"PublicKeys", testPublicKeys},
+		{"Credentials", testCredentials},
+		{"CredentialAllOrNothing", testCredentialAllOrNothing},
+		{"ConcurrentCredentials", testConcurrentCredentials},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -135,6 +141,23 @@ func wantCode(t *testing.T, what string, err error, code string) {
 	}
 }
 
+// wantField fails unless err is an *jit.Error about field.
+func wantField(t *testing.T, what string, err error, field string) {
+	t.Helper()
+	var je *jit.Error
+	if !errors.As(err, &je) || je.Field != field {
+		t.Fatalf("%s: error %v names field %q, want %q", what, err, fieldOf(err), field)
+	}
+}
+
+func fieldOf(err error) string {
+	var je *jit.Error
+	if errors.As(err, &je) {
+		return je.Field
+	}
+	return ""
+}
+
 // allAudit reads the whole chain, a page at a time.
 func allAudit(t *testing.T, s jit.Store) []jit.AuditEvent {
 	t.Helper()
@@ -188,7 +211,8 @@ func microPtr(t *time.Time) *time.Time {
 }
 
 // normRequest returns a copy of r with times at microseconds in UTC and
-// empty slices as nil, the differences stores may legitimately make.
+// empty slices (privileges' columns included) as nil, the differences
+// stores may legitimately make.
 func normRequest(r *jit.Request) jit.Request {
 	c := *r.Clone()
 	c.CreatedAt, c.UpdatedAt, c.LapsesAt = micro(c.CreatedAt), micro(c.UpdatedAt), micro(c.LapsesAt)
@@ -201,6 +225,14 @@ func normRequest(r *jit.Request) jit.Request {
 	}
 	if len(c.Handle) == 0 {
 		c.Handle = nil
+	}
+	if len(c.Privileges) == 0 {
+		c.Privileges = nil
+	}
+	for i := range c.Privileges {
+		if len(c.Privileges[i].Columns) == 0 {
+			c.Privileges[i].Columns = nil
+		}
 	}
 	if len(c.Approvals) == 0 {
 		c.Approvals = nil

@@ -1,0 +1,546 @@
+package sqlscope
+
+import "strings"
+
+// scopeCase is one table test: a query and either the privileges it needs
+// (rendered with jit.Privilege.String, in the order returned) or a
+// substring of the refusal.
+type scopeCase struct {
+	name  string
+	query string
+	want  []string
+	// err is a substring of the refusal reason; "a|b" accepts either.
+	err string
+	// live says how the live tests check the result on a real server.
+	live liveCheck
+}
+
+type liveCheck int
+
+const (
+	// liveExact: granting exactly the result lets the query run, and
+	// withholding any one privilege of it makes the server refuse it.
+	liveExact liveCheck = iota
+	// liveSufficient: the result lets the query run; some privilege is
+	// granted because the scoper cannot tell, without the catalogue, that
+	// it is not needed.
+	liveSufficient
+	// liveSkip: not run on the server (transaction control, which would
+	// end the test's own transaction).
+	liveSkip
+)
+
+const pgSchemaSQL = `
+CREATE TABLE customers (id int PRIMARY KEY, name text, email text UNIQUE, credit numeric, region text);
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int, status text, total numeric, note text DEFAULT 'n',
+	tags text[], created_at timestamptz, data jsonb);
+CREATE TABLE items (id int PRIMARY KEY, order_id int, sku text, qty int, price numeric);
+CREATE TABLE staging (id int, customer_id int, status text, total numeric);
+CREATE SCHEMA sales;
+CREATE TABLE sales.invoices (id int PRIMARY KEY, order_id int, amount numeric);
+CREATE TABLE "MixedCase" ("Id" int);
+CREATE TABLE "заказы" (id int);
+CREATE TABLE data (id int);
+`
+
+var pgCases = []scopeCase{
+	// SELECT
+	{name: "select", query: `SELECT id, total FROM orders WHERE status = 'x'`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "join", query: `SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id`,
+		want: []string{"SELECT on public.customers", "SELECT on public.orders"}},
+	{name: "left join", query: `SELECT * FROM orders LEFT JOIN items ON items.order_id = orders.id`,
+		want: []string{"SELECT on public.items", "SELECT on public.orders"}},
+	{name: "join using and natural", query: `SELECT * FROM orders JOIN items USING (id) NATURAL JOIN staging`,
+		want: []string{"SELECT on public.items", "SELECT on public.orders", "SELECT on public.staging"}},
+	{name: "subquery in where", query: `SELECT * FROM orders WHERE customer_id IN (SELECT id FROM customers WHERE region = 'eu')`,
+		want: []string{"SELECT on public.customers", "SELECT on public.orders"}},
+	{name: "subquery in select list", query: `SELECT id, (SELECT count(*) FROM items i WHERE i.order_id = o.id) FROM orders o`,
+		want: []string{"SELECT on public.items", "SELECT on public.orders"}},
+	{name: "subquery in from", query: `SELECT t.n FROM (SELECT count(*) AS n FROM items) t`,
+		want: []string{"SELECT on public.items"}},
+	{name: "exists", query: `SELECT 1 FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id)`,
+		want: []string{"SELECT on public.customers", "SELECT on public.orders"}},
+	{name: "set operations", query: `SELECT id FROM orders UNION SELECT order_id FROM items INTERSECT SELECT id FROM staging EXCEPT SELECT order_id FROM sales.invoices ORDER BY 1 LIMIT 5`,
+		want: []string{"SELECT on public.items", "SELECT on public.orders", "SELECT on public.staging", "SELECT on sales.invoices"}},
+	{name: "lateral", query: `SELECT c.id, x.total FROM customers c CROSS JOIN LATERAL (SELECT total FROM orders o WHERE o.customer_id = c.id ORDER BY total DESC LIMIT 1) x`,
+		want: []string{"SELECT on public.customers", "SELECT on public.orders"}},
+	{name: "values in from", query: `SELECT * FROM (VALUES (1), (2)) v(id) JOIN orders o ON o.id = v.id`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "cte", query: `WITH big AS (SELECT * FROM orders WHERE total > 100) SELECT * FROM big JOIN customers ON customers.id = big.customer_id`,
+		want: []string{"SELECT on public.customers", "SELECT on public.orders"}},
+	{name: "cte shadows table", query: `WITH orders AS (SELECT * FROM staging) SELECT * FROM orders`,
+		want: []string{"SELECT on public.staging"}},
+	{name: "cte shadows only within its with", query: `SELECT * FROM (WITH orders AS (SELECT 1 AS id) SELECT * FROM orders) a, orders`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "cte reads the table it shadows", query: `WITH orders AS (SELECT * FROM orders WHERE total > 0) SELECT count(*) FROM orders`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "later cte sees earlier", query: `WITH a AS (SELECT id FROM items), b AS (SELECT id FROM a) SELECT * FROM b`,
+		want: []string{"SELECT on public.items"}},
+	{name: "recursive cte", query: `WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 5) SELECT n, (SELECT count(*) FROM items) FROM t`,
+		want: []string{"SELECT on public.items"}},
+	{name: "qualified", query: `SELECT * FROM sales.invoices i JOIN public.orders o ON o.id = i.order_id`,
+		want: []string{"SELECT on public.orders", "SELECT on sales.invoices"}},
+	{name: "quoted identifiers keep case", query: `SELECT "Id" FROM "MixedCase"`,
+		want: []string{"SELECT on public.MixedCase"}},
+	{name: "unquoted identifiers fold", query: `SELECT ID FROM ORDERS`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "unicode identifier", query: `SELECT id FROM "заказы"`,
+		want: []string{"SELECT on public.заказы"}},
+	{name: "unicode escape identifier", query: `SELECT id FROM U&"d\0061t\+000061"`,
+		want: []string{"SELECT on public.data"}},
+	{name: "table statement", query: `TABLE orders`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "allowed functions", query: `SELECT lower(c.name), upper(c.email), length(c.name), coalesce(c.region, 'none'),
+		nullif(c.region, ''), greatest(1, 2), least(1, 2), now(), current_date, current_timestamp, date_trunc('day', now()),
+		extract(year from now()), abs(-1), round(c.credit, 2), concat('a', c.name), substring(c.name from 1 for 2),
+		trim(both ' ' from c.name), position('a' in c.name), c.credit::text, cast(c.id as bigint), '1 day'::interval,
+		now() at time zone 'utc', count(*) OVER () FROM customers c`,
+		want: []string{"SELECT on public.customers"}},
+	{name: "aggregates", query: `SELECT region, count(*), count(DISTINCT name), sum(credit), avg(credit), min(credit), max(credit),
+		string_agg(name, ',' ORDER BY name) FILTER (WHERE credit > 0) FROM customers GROUP BY region HAVING count(*) > 1
+		ORDER BY 2 DESC LIMIT 10 OFFSET 5`,
+		want: []string{"SELECT on public.customers"}},
+	{name: "json accessors", query: `SELECT data->>'k', data->'a'->0, data #>> '{a,b}', jsonb_build_object('id', id)
+		FROM orders WHERE data ? 'k' AND data @> '{"a":1}'`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "pg_catalog function", query: `SELECT pg_catalog.lower(name) FROM customers`,
+		want: []string{"SELECT on public.customers"}},
+	{name: "window functions", query: `SELECT id, row_number() OVER w, lag(total) OVER (PARTITION BY customer_id ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+		FROM orders WINDOW w AS (ORDER BY id)`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "set-returning function in from", query: `SELECT g, o.id FROM generate_series(1, 3) g LEFT JOIN orders o ON o.id = g`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "expressions", query: `SELECT CASE WHEN total BETWEEN 1 AND 10 THEN 'low' ELSE 'high' END FROM orders
+		WHERE note LIKE 'a%' OR note ILIKE 'b%' OR note IS NULL OR status IN ('a', 'b') OR 'x' = ANY(tags)
+		OR tags[1] = 'y' OR total IS DISTINCT FROM 3 OR (status, total) = ('a', 1) OR note SIMILAR TO 'x%' OR NOT (id > 3)`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "grouping sets", query: `SELECT status, region, count(*) FROM orders JOIN customers c ON c.id = customer_id GROUP BY ROLLUP (status, region)`,
+		want: []string{"SELECT on public.customers", "SELECT on public.orders"}},
+	{name: "rows from", query: `SELECT * FROM ROWS FROM (generate_series(1, 2), unnest(ARRAY['a'])) AS t(a, b) JOIN orders ON orders.id = t.a`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "column definition list", query: `SELECT x.a FROM orders, json_to_record('{"a":1}') AS x(a int)`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "like escape, distinct on, order by using", query: `SELECT DISTINCT ON (customer_id) * FROM orders WHERE note LIKE 'a!%' ESCAPE '!' ORDER BY customer_id USING >, id`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "named function arguments", query: `SELECT make_interval(days => 1), id FROM orders`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "many conditions are not deep nesting", query: "SELECT 1 FROM orders WHERE id <> 0" + strings.Repeat(" AND total <> 1 + 1", 200),
+		want: []string{"SELECT on public.orders"}},
+	{name: "comments and string literals are not sql", query: "-- leading comment\nSELECT /* DROP TABLE x; */ 'x'';DROP TABLE orders;--', $$; DELETE FROM items$$ FROM orders -- DELETE FROM orders\n;",
+		want: []string{"SELECT on public.orders"}},
+
+	// INSERT
+	{name: "insert columns", query: `INSERT INTO orders (id, status, total) VALUES (1, 'new', 10)`,
+		want: []string{"INSERT on public.orders (id, status, total)"}},
+	{name: "insert all columns", query: `INSERT INTO customers VALUES (1, 'a', 'a@x', 0, 'eu')`,
+		want: []string{"INSERT on public.customers"}},
+	{name: "insert columns sorted and deduplicated", query: `INSERT INTO orders (total, id, status) VALUES (1, 2, 'x'), (3, 4, 'y'); INSERT INTO orders (id) VALUES (5)`,
+		want: []string{"INSERT on public.orders (id, status, total)"}},
+	{name: "insert select", query: `INSERT INTO orders (id, customer_id, status, total) SELECT id, customer_id, status, total FROM staging WHERE total > 0`,
+		want: []string{"INSERT on public.orders (customer_id, id, status, total)", "SELECT on public.staging"}},
+	{name: "insert default values", query: `INSERT INTO staging DEFAULT VALUES`,
+		want: []string{"INSERT on public.staging"}},
+	{name: "insert default in values", query: `INSERT INTO orders (id, note) VALUES (1, DEFAULT)`,
+		want: []string{"INSERT on public.orders (id, note)"}},
+	{name: "insert subquery in values", query: `INSERT INTO items (id, order_id) VALUES (1, (SELECT max(id) FROM orders))`,
+		want: []string{"INSERT on public.items (id, order_id)", "SELECT on public.orders"}},
+	{name: "on conflict do nothing", query: `INSERT INTO orders (id) VALUES (1) ON CONFLICT DO NOTHING`,
+		want: []string{"INSERT on public.orders (id)"}},
+	{name: "on conflict target reads the arbiter", query: `INSERT INTO orders (id) VALUES (1) ON CONFLICT (id) DO NOTHING`,
+		want: []string{"SELECT on public.orders", "INSERT on public.orders (id)"}},
+	{name: "on conflict on constraint", query: `INSERT INTO orders (id) VALUES (1) ON CONFLICT ON CONSTRAINT orders_pkey DO NOTHING`,
+		want: []string{"SELECT on public.orders", "INSERT on public.orders (id)"}},
+	{name: "on conflict do update", query: `INSERT INTO orders AS o (id, total) VALUES (1, 5) ON CONFLICT (id) DO UPDATE SET total = excluded.total, note = 'dup' WHERE o.status <> 'closed'`,
+		want: []string{"SELECT on public.orders", "INSERT on public.orders (id, total)", "UPDATE on public.orders (note, total)"}},
+	{name: "insert returning", query: `INSERT INTO orders (id, total) VALUES (1, 5) RETURNING id`,
+		want: []string{"SELECT on public.orders", "INSERT on public.orders (id, total)"}},
+	{name: "insert returning constant reads nothing", query: `INSERT INTO staging (id) VALUES (1) RETURNING 1`,
+		want: []string{"INSERT on public.staging (id)"}},
+	{name: "insert with cte", query: `WITH s AS (SELECT * FROM staging) INSERT INTO orders (id, total) SELECT id, total FROM s`,
+		want: []string{"INSERT on public.orders (id, total)", "SELECT on public.staging"}},
+	{name: "insert into qualified table", query: `INSERT INTO sales.invoices (id, amount) VALUES (1, 2.5)`,
+		want: []string{"INSERT on sales.invoices (amount, id)"}},
+	{name: "insert named and unnamed columns merge to whole table", query: `INSERT INTO staging (id) VALUES (1); INSERT INTO staging VALUES (2, 3, 'x', 4)`,
+		want: []string{"INSERT on public.staging"}},
+
+	// UPDATE
+	{name: "update", query: `UPDATE orders SET total = 1 WHERE id = 3`,
+		want: []string{"SELECT on public.orders", "UPDATE on public.orders (total)"}},
+	{name: "update without reads", query: `UPDATE orders SET total = 1, status = 'x'`,
+		want: []string{"UPDATE on public.orders (status, total)"}},
+	{name: "update set reads", query: `UPDATE orders SET total = total * 2`,
+		want: []string{"SELECT on public.orders", "UPDATE on public.orders (total)"}},
+	{name: "update from", query: `UPDATE orders o SET total = s.total FROM staging s WHERE s.id = o.id`,
+		want: []string{"SELECT on public.orders", "UPDATE on public.orders (total)", "SELECT on public.staging"}},
+	{name: "update from without reading target", query: `UPDATE orders SET status = s.status FROM staging s WHERE s.total > 0`,
+		want: []string{"UPDATE on public.orders (status)", "SELECT on public.staging"}},
+	{name: "update returning", query: `UPDATE orders SET status = 'x' RETURNING id`,
+		want: []string{"SELECT on public.orders", "UPDATE on public.orders (status)"}},
+	{name: "update multi-assign", query: `UPDATE orders SET (status, total) = ('a', 2)`,
+		want: []string{"UPDATE on public.orders (status, total)"}},
+	{name: "update multi-assign subquery", query: `UPDATE orders SET (status, total) = (SELECT status, total FROM staging WHERE staging.id = orders.id)`,
+		want: []string{"SELECT on public.orders", "UPDATE on public.orders (status, total)", "SELECT on public.staging"}},
+	{name: "update array element", query: `UPDATE orders SET tags[1] = 'x'`,
+		want: []string{"UPDATE on public.orders (tags)"}},
+	{name: "update with correlated subquery", query: `UPDATE orders SET status = 'stale' WHERE customer_id IN (SELECT id FROM customers WHERE region = 'eu')`,
+		want: []string{"SELECT on public.customers", "SELECT on public.orders", "UPDATE on public.orders (status)"}},
+	{name: "update default", query: `UPDATE orders SET note = DEFAULT`,
+		want: []string{"UPDATE on public.orders (note)"}},
+	{name: "update qualified target", query: `UPDATE sales.invoices SET amount = 0 WHERE sales.invoices.id = 1`,
+		want: []string{"SELECT on sales.invoices", "UPDATE on sales.invoices (amount)"}},
+	{name: "unqualified column in subquery counts as a target read", query: `UPDATE orders SET status = 'x' WHERE EXISTS (SELECT 1 FROM customers WHERE region = 'eu')`,
+		want: []string{"SELECT on public.customers", "SELECT on public.orders", "UPDATE on public.orders (status)"}, live: liveSufficient},
+	{name: "update cte", query: `WITH x AS (UPDATE orders SET status = 'x' WHERE id = 1 RETURNING id) SELECT * FROM x`,
+		want: []string{"SELECT on public.orders", "UPDATE on public.orders (status)"}},
+
+	// DELETE
+	{name: "delete all", query: `DELETE FROM orders`,
+		want: []string{"DELETE on public.orders"}},
+	{name: "delete where", query: `DELETE FROM orders WHERE id = 1`,
+		want: []string{"SELECT on public.orders", "DELETE on public.orders"}},
+	{name: "delete using", query: `DELETE FROM orders o USING customers c WHERE c.id = o.customer_id AND c.region = 'x'`,
+		want: []string{"SELECT on public.customers", "SELECT on public.orders", "DELETE on public.orders"}},
+	{name: "delete using without reading target", query: `DELETE FROM orders USING customers c WHERE c.region = 'gone'`,
+		want: []string{"SELECT on public.customers", "DELETE on public.orders"}},
+	{name: "delete returning", query: `DELETE FROM orders RETURNING *`,
+		want: []string{"SELECT on public.orders", "DELETE on public.orders"}},
+	{name: "delete returning constant", query: `DELETE FROM orders RETURNING 1`,
+		want: []string{"DELETE on public.orders"}},
+	{name: "delete with uncorrelated subquery", query: `DELETE FROM orders WHERE EXISTS (SELECT 1 FROM customers c WHERE c.region = 'x')`,
+		want: []string{"SELECT on public.customers", "DELETE on public.orders"}},
+	{name: "data-modifying cte", query: `WITH moved AS (DELETE FROM staging WHERE total < 0 RETURNING *) INSERT INTO orders (id, customer_id, status, total) SELECT * FROM moved`,
+		want: []string{"INSERT on public.orders (customer_id, id, status, total)", "SELECT on public.staging", "DELETE on public.staging"}},
+
+	// Several statements, transactions, EXPLAIN
+	{name: "several statements", query: `SELECT * FROM orders; UPDATE orders SET total = 0 WHERE id = 1; DELETE FROM items WHERE order_id = 1`,
+		want: []string{"SELECT on public.items", "DELETE on public.items", "SELECT on public.orders", "UPDATE on public.orders (total)"}},
+	{name: "transaction", query: `BEGIN; UPDATE orders SET total = 0 WHERE id = 1; COMMIT`,
+		want: []string{"SELECT on public.orders", "UPDATE on public.orders (total)"}, live: liveSkip},
+	{name: "savepoints", query: `START TRANSACTION ISOLATION LEVEL SERIALIZABLE; SELECT 1 FROM orders; SAVEPOINT a; ROLLBACK TO SAVEPOINT a; RELEASE SAVEPOINT a; ROLLBACK`,
+		want: []string{"SELECT on public.orders"}, live: liveSkip},
+	{name: "explain", query: `EXPLAIN SELECT * FROM orders`,
+		want: []string{"SELECT on public.orders"}},
+	{name: "explain analyze", query: `EXPLAIN (ANALYZE, BUFFERS) UPDATE orders SET total = 0 WHERE id = 1`,
+		want: []string{"SELECT on public.orders", "UPDATE on public.orders (total)"}},
+
+	// Refusals: input
+	{name: "empty", query: ``, err: "query is empty"},
+	{name: "blank", query: " \n\t ", err: "query is empty"},
+	{name: "only semicolons", query: `;;`, err: "query is empty"},
+	{name: "only a comment", query: `-- nothing`, err: "query is empty"},
+	{name: "too long", query: "SELECT 1 FROM orders WHERE note = '" + strings.Repeat("x", MaxQueryBytes) + "'", err: "the limit is 65536 bytes"},
+	{name: "nul byte", query: "SELECT 1 FROM orders\x00; DROP TABLE orders", err: "NUL byte"},
+	{name: "invalid utf-8", query: "SELECT 1 FROM orders WHERE note = '\xff'", err: "not valid UTF-8"},
+	{name: "syntax error", query: `SELECT * FORM orders`, err: `syntax error at or near "FORM"`},
+	{name: "no table", query: `SELECT 1`, err: "uses no table"},
+	{name: "only transaction control", query: `BEGIN; COMMIT`, err: "uses no table"},
+	{name: "deep nesting", query: "SELECT " + strings.Repeat("lower(", 3000) + "'a'" + strings.Repeat(")", 3000) + " FROM orders", err: "nested too deeply"},
+	{name: "deep operator nesting", query: "SELECT " + strings.Repeat("1+", 5000) + "1 FROM orders", err: "nested too deeply"},
+
+	// Refusals: statements
+	{name: "create table second", query: `SELECT 1 FROM orders; CREATE TABLE x (a int)`, err: "statement 2: CREATE TABLE cannot be scoped to table privileges"},
+	{name: "alter table", query: `ALTER TABLE orders ADD COLUMN x int`, err: "statement 1: ALTER TABLE cannot be scoped"},
+	{name: "drop table", query: `DROP TABLE orders`, err: "statement 1: DROP TABLE cannot be scoped"},
+	{name: "truncate", query: `TRUNCATE orders`, err: "TRUNCATE cannot be scoped"},
+	{name: "grant", query: `GRANT SELECT ON orders TO PUBLIC`, err: "GRANT cannot be scoped"},
+	{name: "revoke", query: `REVOKE SELECT ON orders FROM PUBLIC`, err: "REVOKE cannot be scoped"},
+	{name: "grant role", query: `GRANT pg_read_server_files TO CURRENT_USER`, err: "GRANT cannot be scoped"},
+	{name: "comment", query: `COMMENT ON TABLE orders IS 'x'`, err: "COMMENT cannot be scoped"},
+	{name: "create index", query: `CREATE INDEX ON orders (id)`, err: "CREATE INDEX cannot be scoped"},
+	{name: "create function", query: `CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'`, err: "CREATE FUNCTION cannot be scoped"},
+	{name: "copy to", query: `COPY orders TO STDOUT`, err: "COPY cannot be scoped"},
+	{name: "copy from file", query: `COPY orders FROM '/etc/passwd'`, err: "COPY cannot be scoped"},
+	{name: "select into", query: `SELECT * INTO new_orders FROM orders`, err: "SELECT INTO creates a table"},
+	{name: "create table as", query: `CREATE TABLE x AS SELECT * FROM orders`, err: "CREATE TABLE AS creates a table"},
+	{name: "lock", query: `LOCK TABLE orders`, err: "LOCK cannot be scoped"},
+	{name: "set", query: `SET search_path = evil`, err: "SET cannot be scoped"},
+	{name: "set role", query: `SET ROLE postgres; SELECT 1 FROM orders`, err: "statement 1: SET cannot be scoped"},
+	{name: "reset", query: `RESET ALL`, err: "RESET cannot be scoped"},
+	{name: "show", query: `SHOW search_path`, err: "SHOW cannot be scoped"},
+	{name: "call", query: `CALL p()`, err: "CALL cannot be scoped"},
+	{name: "do", query: `DO $$ BEGIN PERFORM 1; END $$`, err: "DO cannot be scoped"},
+	{name: "listen", query: `LISTEN x`, err: "LISTEN cannot be scoped"},
+	{name: "notify", query: `NOTIFY x`, err: "NOTIFY cannot be scoped"},
+	{name: "vacuum", query: `VACUUM orders`, err: "VACUUM cannot be scoped"},
+	{name: "analyze", query: `ANALYZE orders`, err: "ANALYZE cannot be scoped"},
+	{name: "prepare", query: `PREPARE p AS SELECT * FROM orders; EXECUTE p`, err: "statement 1: PREPARE cannot be scoped"},
+	{name: "execute", query: `EXECUTE p`, err: "EXECUTE cannot be scoped"},
+	{name: "declare cursor", query: `DECLARE c CURSOR FOR SELECT * FROM orders`, err: "DECLARE CURSOR cannot be scoped"},
+	{name: "two-phase commit", query: `PREPARE TRANSACTION 'x'`, err: "two-phase commit"},
+	{name: "merge", query: `MERGE INTO orders o USING staging s ON s.id = o.id WHEN MATCHED THEN UPDATE SET total = s.total`, err: "MERGE is not supported"},
+	{name: "for update", query: `SELECT * FROM orders FOR UPDATE`, err: "FOR UPDATE/FOR SHARE needs more than SELECT"},
+	{name: "for share in subquery", query: `SELECT * FROM (SELECT * FROM orders FOR SHARE) x`, err: "FOR UPDATE/FOR SHARE"},
+	{name: "explain of ddl", query: `EXPLAIN CREATE TABLE x AS SELECT 1`, err: "EXPLAIN of CREATE TABLE AS cannot be scoped"},
+	{name: "explain execute", query: `EXPLAIN EXECUTE p`, err: "EXPLAIN of EXECUTE cannot be scoped"},
+	{name: "where current of", query: `UPDATE orders SET total = 0 WHERE CURRENT OF c`, err: "WHERE CURRENT OF"},
+	{name: "tablesample", query: `SELECT * FROM orders TABLESAMPLE SYSTEM (10)`, err: "TABLESAMPLE is not supported"},
+	{name: "xml expression", query: `SELECT xmlelement(name a) FROM orders`, err: "expression of kind XmlExpr is not supported"},
+
+	// Refusals: functions, operators, types
+	{name: "pg_sleep", query: `SELECT pg_sleep(1)`, err: "statement 1: function pg_sleep is not known to be free of side effects"},
+	{name: "pg_read_file", query: `SELECT pg_read_file('/etc/passwd') FROM orders`, err: "function pg_read_file"},
+	{name: "nextval", query: `INSERT INTO orders (id) VALUES (nextval('s'))`, err: "function nextval"},
+	{name: "setval", query: `SELECT setval('s', 1) FROM orders`, err: "function setval"},
+	{name: "set_config", query: `SELECT set_config('role', 'postgres', false) FROM orders`, err: "function set_config"},
+	{name: "current_setting", query: `SELECT current_setting('data_directory') FROM orders`, err: "function current_setting"},
+	{name: "dblink in from", query: `SELECT * FROM dblink('host=x', 'SELECT 1') AS t(a int)`, err: "function dblink"},
+	{name: "lo_import", query: `SELECT lo_import('/etc/passwd') FROM orders`, err: "function lo_import"},
+	{name: "user-defined function", query: `SELECT my_func(id) FROM orders`, err: "function my_func"},
+	{name: "function in another schema", query: `SELECT public.lower(name) FROM customers`, err: "function public.lower"},
+	{name: "pg_catalog function not allowed", query: `SELECT pg_catalog.pg_sleep(1) FROM orders`, err: "function pg_catalog.pg_sleep"},
+	{name: "function in update set", query: `UPDATE orders SET note = pg_read_file('x')`, err: "function pg_read_file"},
+	{name: "function in order by", query: `SELECT * FROM orders ORDER BY pg_sleep(1)`, err: "function pg_sleep"},
+	{name: "function in cte", query: `WITH x AS (SELECT pg_sleep(1)) SELECT * FROM orders, x`, err: "function pg_sleep"},
+	{name: "function in returning", query: `DELETE FROM orders RETURNING pg_sleep(1)`, err: "function pg_sleep"},
+	{name: "function in join", query: `SELECT 1 FROM orders o JOIN items i ON pg_sleep(1) IS NULL`, err: "function pg_sleep"},
+	{name: "function in from", query: `SELECT * FROM pg_ls_dir('.')`, err: "function pg_ls_dir"},
+	{name: "function in on conflict", query: `INSERT INTO orders (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET note = pg_read_file('x')`, err: "function pg_read_file"},
+	{name: "custom operator", query: `SELECT * FROM orders WHERE id === 1`, err: "operator === is not known"},
+	{name: "schema-qualified operator", query: `SELECT * FROM orders WHERE id OPERATOR(public.=) 1`, err: "operator public.="},
+	{name: "cast to custom type", query: `SELECT 'a'::mytype FROM orders`, err: "type mytype is not a built-in type"},
+	{name: "column definition of custom type", query: `SELECT * FROM orders, json_to_record('{}') AS x(a mytype)`, err: "type mytype"},
+	{name: "cast to regclass", query: `SELECT 'orders'::regclass FROM orders`, err: "type regclass"},
+
+	// Refusals: tables outside the target's data
+	{name: "pg_catalog table", query: `SELECT * FROM pg_catalog.pg_authid`, err: "table pg_catalog.pg_authid is in a system catalogue"},
+	{name: "information_schema", query: `SELECT * FROM information_schema.tables`, err: "information_schema.tables is in a system catalogue"},
+	{name: "unqualified pg_ table", query: `SELECT * FROM pg_shadow`, err: "pg_shadow may resolve to the system catalogue"},
+	{name: "catalogue in subquery", query: `SELECT * FROM orders WHERE id IN (SELECT oid FROM pg_catalog.pg_class)`, err: "system catalogue"},
+	{name: "update catalogue", query: `UPDATE pg_catalog.pg_class SET relname = 'x'`, err: "system catalogue"},
+	{name: "toast schema", query: `SELECT * FROM pg_toast.pg_toast_1`, err: "system catalogue"},
+	{name: "cross-database name", query: `SELECT * FROM otherdb.public.orders`, err: "names a database"},
+
+	// Refusals: names that would not read as what they are
+	{name: "zero-width space in table name", query: "SELECT * FROM \"orders\u200b\"", err: `table name "orders\u200b" contains invisible or control characters`},
+	{name: "bidi override in column name", query: "INSERT INTO orders (\"id\u202e\") VALUES (1)", err: "column name"},
+	{name: "trailing space in table name", query: `SELECT * FROM "orders "`, err: "has leading or trailing spaces"},
+	{name: "no-break space in schema name", query: "SELECT * FROM \"sales\u00a0\".invoices", err: "schema name"},
+}
+
+const mysqlSchemaSQL = `
+CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(100), email VARCHAR(100) UNIQUE, credit DECIMAL(10,2), region VARCHAR(20));
+CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT, status VARCHAR(20), total DECIMAL(10,2), note TEXT,
+	created_at DATETIME, data JSON);
+CREATE TABLE items (id INT PRIMARY KEY, order_id INT, sku VARCHAR(20), qty INT, price DECIMAL(10,2));
+CREATE TABLE staging (id INT, customer_id INT, status VARCHAR(20), total DECIMAL(10,2));
+CREATE TABLE MixedCase (Id INT);
+CREATE TABLE ` + "`заказы`" + ` (id INT);
+`
+
+// mysqlSalesSchemaSQL is created in a second database, which the cases
+// call "sales".
+const mysqlSalesSchemaSQL = `CREATE TABLE invoices (id INT PRIMARY KEY, order_id INT, amount DECIMAL(10,2));`
+
+var mysqlCases = []scopeCase{
+	// SELECT
+	{name: "select", query: `SELECT id, total FROM orders WHERE status = 'x'`,
+		want: []string{"SELECT on shop.orders"}},
+	{name: "join", query: "SELECT o.id, c.name FROM orders o JOIN customers AS c ON c.id = o.customer_id",
+		want: []string{"SELECT on shop.customers", "SELECT on shop.orders"}},
+	{name: "left join using", query: `SELECT * FROM orders LEFT JOIN items USING (id)`,
+		want: []string{"SELECT on shop.items", "SELECT on shop.orders"}},
+	{name: "comma join", query: `SELECT * FROM orders, customers WHERE customers.id = orders.customer_id`,
+		want: []string{"SELECT on shop.customers", "SELECT on shop.orders"}},
+	{name: "subquery in where", query: `SELECT * FROM orders WHERE customer_id IN (SELECT id FROM customers WHERE region = 'eu')`,
+		want: []string{"SELECT on shop.customers", "SELECT on shop.orders"}},
+	{name: "subquery in select list", query: `SELECT id, (SELECT COUNT(*) FROM items i WHERE i.order_id = o.id) FROM orders o`,
+		want: []string{"SELECT on shop.items", "SELECT on shop.orders"}},
+	{name: "derived table", query: `SELECT t.n FROM (SELECT COUNT(*) AS n FROM items) t`,
+		want: []string{"SELECT on shop.items"}},
+	{name: "exists and compare subquery", query: `SELECT 1 FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id) AND c.credit > ALL (SELECT total FROM staging)`,
+		want: []string{"SELECT on shop.customers", "SELECT on shop.orders", "SELECT on shop.staging"}},
+	{name: "union", query: `SELECT id FROM orders UNION ALL SELECT order_id FROM items UNION SELECT order_id FROM sales.invoices ORDER BY 1 LIMIT 5`,
+		want: []string{"SELECT on sales.invoices", "SELECT on shop.items", "SELECT on shop.orders"}},
+	{name: "cte", query: `WITH big AS (SELECT * FROM orders WHERE total > 100) SELECT * FROM big JOIN customers ON customers.id = big.customer_id`,
+		want: []string{"SELECT on shop.customers", "SELECT on shop.orders"}},
+	{name: "cte shadows table", query: `WITH orders AS (SELECT * FROM staging) SELECT * FROM orders`,
+		want: []string{"SELECT on shop.staging"}},
+	{name: "cte shadows only within its with", query: `SELECT * FROM (WITH orders AS (SELECT 1 AS id) SELECT * FROM orders) a, orders`,
+		want: []string{"SELECT on shop.orders"}},
+	{name: "recursive cte", query: `WITH RECURSIVE t (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 5) SELECT n, (SELECT COUNT(*) FROM items) FROM t`,
+		want: []string{"SELECT on shop.items"}},
+	{name: "qualified", query: "SELECT * FROM sales.invoices i JOIN `shop`.`orders` o ON o.id = i.order_id",
+		want: []string{"SELECT on sales.invoices", "SELECT on shop.orders"}},
+	{name: "identifiers keep case", query: `SELECT Id FROM MixedCase`,
+		want: []string{"SELECT on shop.MixedCase"}},
+	{name: "unicode identifier", query: "SELECT id FROM `заказы`",
+		want: []string{"SELECT on shop.заказы"}},
+	{name: "table statement", query: `TABLE orders`,
+		want: []string{"SELECT on shop.orders"}, live: liveSkip /* MySQL 8 syntax, not MariaDB's */},
+	{name: "allowed functions", query: `SELECT LOWER(c.name), UPPER(c.email), LENGTH(c.name), COALESCE(c.region, 'none'), IFNULL(c.region, ''),
+		NULLIF(c.region, ''), IF(c.credit > 0, 1, 0), GREATEST(1, 2), LEAST(1, 2), NOW(), CURRENT_DATE, CURDATE(),
+		DATE_FORMAT(NOW(), '%Y'), DATE_ADD(NOW(), INTERVAL 1 DAY), NOW() - INTERVAL 1 HOUR, EXTRACT(YEAR FROM NOW()),
+		ABS(-1), ROUND(c.credit, 2), CONCAT('a', c.name), SUBSTRING(c.name, 1, 2), TRIM(LEADING 'x' FROM c.name),
+		CAST(c.id AS CHAR), CONVERT(c.name USING utf8mb4), JSON_EXTRACT('{}', '$.a') FROM customers c`,
+		want: []string{"SELECT on shop.customers"}},
+	{name: "aggregates and windows", query: `SELECT region, COUNT(*), COUNT(DISTINCT name), SUM(credit), AVG(credit), MIN(credit), MAX(credit),
+		GROUP_CONCAT(name ORDER BY name SEPARATOR ','), ROW_NUMBER() OVER (PARTITION BY region ORDER BY name)
+		FROM customers GROUP BY region, name HAVING COUNT(*) > 1 ORDER BY 2 DESC LIMIT 5, 10`,
+		want: []string{"SELECT on shop.customers"}},
+	{name: "expressions", query: `SELECT CASE WHEN total BETWEEN 1 AND 10 THEN 'low' ELSE 'high' END FROM orders
+		WHERE note LIKE 'a%' OR note IS NULL OR status IN ('a', 'b') OR note REGEXP '^x' OR (status, total) = ('a', 1)
+		OR NOT (id > 3) OR total IS TRUE`,
+		want: []string{"SELECT on shop.orders"}},
+	{name: "json operators", query: `SELECT data->'$.a', data->>'$.b' FROM orders`,
+		want: []string{"SELECT on shop.orders"}, live: liveSkip /* MySQL 8 syntax, not MariaDB's */},
+	{name: "many conditions are not deep nesting", query: "SELECT 1 FROM orders WHERE id <> 0" + strings.Repeat(" AND total <> 1 + 1", 200),
+		want: []string{"SELECT on shop.orders"}},
+	{name: "comments and string literals are not sql", query: "# hash comment\nSELECT /* DROP TABLE x; */ 'x'';DROP TABLE orders;--', \"a\\\"; DELETE FROM items\" FROM orders -- DELETE FROM orders\n;",
+		want: []string{"SELECT on shop.orders"}},
+
+	// INSERT
+	{name: "insert columns", query: `INSERT INTO orders (id, status, total) VALUES (1, 'new', 10)`,
+		want: []string{"INSERT on shop.orders (id, status, total)"}},
+	{name: "insert all columns", query: `INSERT INTO customers VALUES (1, 'a', 'a@x', 0, 'eu')`,
+		want: []string{"INSERT on shop.customers"}},
+	{name: "insert columns sorted and deduplicated", query: `INSERT INTO orders (total, id, status) VALUES (1, 2, 'x'), (3, 4, 'y'); INSERT INTO orders (id) VALUES (5)`,
+		want: []string{"INSERT on shop.orders (id, status, total)"}},
+	{name: "insert set", query: `INSERT INTO orders SET id = 1, total = 2`,
+		want: []string{"INSERT on shop.orders (id, total)"}},
+	{name: "insert values naming the new row", query: `INSERT INTO orders (id, total) VALUES (1, id + 1)`,
+		want: []string{"INSERT on shop.orders (id, total)"}},
+	{name: "insert select", query: `INSERT INTO orders (id, customer_id, status, total) SELECT id, customer_id, status, total FROM staging WHERE total > 0`,
+		want: []string{"INSERT on shop.orders (customer_id, id, status, total)", "SELECT on shop.staging"}},
+	{name: "insert subquery in values", query: `INSERT INTO items (id, order_id) VALUES (1, (SELECT MAX(id) FROM orders))`,
+		want: []string{"INSERT on shop.items (id, order_id)", "SELECT on shop.orders"}},
+	{name: "insert ignore", query: `INSERT IGNORE INTO orders (id) VALUES (1)`,
+		want: []string{"INSERT on shop.orders (id)"}},
+	{name: "on duplicate key update", query: `INSERT INTO orders (id, total) VALUES (1, 2) ON DUPLICATE KEY UPDATE note = 'dup', total = VALUES(total)`,
+		want: []string{"SELECT on shop.orders", "INSERT on shop.orders (id, total)", "UPDATE on shop.orders (id, note, total)"}},
+	{name: "on duplicate key update all columns", query: `INSERT INTO staging VALUES (1, 2, 'x', 3) ON DUPLICATE KEY UPDATE total = total + 1`,
+		want: []string{"SELECT on shop.staging", "INSERT on shop.staging", "UPDATE on shop.staging"}},
+	{name: "replace", query: `REPLACE INTO orders (id, note) VALUES (1, 'x')`,
+		want: []string{"INSERT on shop.orders (id, note)", "DELETE on shop.orders"}},
+	{name: "insert into qualified table", query: `INSERT INTO sales.invoices (id, amount) VALUES (1, 2.5)`,
+		want: []string{"INSERT on sales.invoices (amount, id)"}},
+
+	// UPDATE
+	{name: "update", query: `UPDATE orders SET total = 1 WHERE id = 3`,
+		want: []string{"SELECT on shop.orders", "UPDATE on shop.orders (total)"}},
+	{name: "update without reads", query: `UPDATE orders SET total = 1, status = 'x'`,
+		want: []string{"UPDATE on shop.orders (status, total)"}},
+	{name: "update set reads", query: `UPDATE orders SET total = total * 2`,
+		want: []string{"SELECT on shop.orders", "UPDATE on shop.orders (total)"}},
+	{name: "update order by limit", query: `UPDATE orders SET status = 'x' ORDER BY created_at LIMIT 10`,
+		want: []string{"SELECT on shop.orders", "UPDATE on shop.orders (status)"}},
+	{name: "multi-table update", query: `UPDATE orders o JOIN staging s ON s.id = o.id SET o.total = s.total`,
+		want: []string{"SELECT on shop.orders", "UPDATE on shop.orders (total)", "SELECT on shop.staging"}},
+	{name: "multi-table update without reading target", query: `UPDATE orders o JOIN customers c ON c.region = 'x' SET o.status = 'y'`,
+		want: []string{"SELECT on shop.customers", "UPDATE on shop.orders (status)"}},
+	{name: "multi-table update of two tables", query: `UPDATE orders o, customers c SET o.total = 5, c.credit = 1 WHERE c.id = o.customer_id`,
+		want: []string{"SELECT on shop.customers", "UPDATE on shop.customers (credit)", "SELECT on shop.orders", "UPDATE on shop.orders (total)"}},
+	{name: "update with subquery", query: `UPDATE orders SET status = 'stale' WHERE customer_id IN (SELECT id FROM customers WHERE region = 'eu')`,
+		want: []string{"SELECT on shop.customers", "SELECT on shop.orders", "UPDATE on shop.orders (status)"}},
+	{name: "unqualified column in subquery counts as a target read", query: `UPDATE orders SET status = 'x' WHERE EXISTS (SELECT 1 FROM customers WHERE region = 'eu')`,
+		want: []string{"SELECT on shop.customers", "SELECT on shop.orders", "UPDATE on shop.orders (status)"}, live: liveSufficient},
+	{name: "update with cte", query: `WITH s AS (SELECT id, total FROM staging) UPDATE orders o JOIN s ON s.id = o.id SET o.total = s.total`,
+		want: []string{"SELECT on shop.orders", "UPDATE on shop.orders (total)", "SELECT on shop.staging"},
+		live: liveSkip /* MySQL 8 syntax, not MariaDB's */},
+
+	// DELETE
+	{name: "delete all", query: `DELETE FROM orders`,
+		want: []string{"DELETE on shop.orders"}},
+	{name: "delete where", query: `DELETE FROM orders WHERE id = 1`,
+		want: []string{"SELECT on shop.orders", "DELETE on shop.orders"}},
+	{name: "delete order by limit", query: `DELETE FROM orders ORDER BY id LIMIT 1`,
+		want: []string{"SELECT on shop.orders", "DELETE on shop.orders"}},
+	{name: "multi-table delete", query: `DELETE o FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.region = 'x'`,
+		want: []string{"SELECT on shop.customers", "SELECT on shop.orders", "DELETE on shop.orders"}},
+	{name: "multi-table delete reads every table", query: `DELETE o FROM orders o JOIN customers c ON c.region = 'x'`,
+		want: []string{"SELECT on shop.customers", "SELECT on shop.orders", "DELETE on shop.orders"}},
+	{name: "multi-table delete using", query: `DELETE FROM orders, items USING orders JOIN items ON items.order_id = orders.id JOIN customers ON customers.region = 'x'`,
+		want: []string{"SELECT on shop.customers", "SELECT on shop.items", "DELETE on shop.items", "SELECT on shop.orders", "DELETE on shop.orders"}},
+
+	// Several statements, transactions, EXPLAIN
+	{name: "several statements", query: `SELECT * FROM orders; UPDATE orders SET total = 0 WHERE id = 1; DELETE FROM items WHERE order_id = 1`,
+		want: []string{"SELECT on shop.items", "DELETE on shop.items", "SELECT on shop.orders", "UPDATE on shop.orders (total)"}},
+	{name: "transaction", query: `START TRANSACTION; UPDATE orders SET total = 0 WHERE id = 1; SAVEPOINT a; ROLLBACK TO SAVEPOINT a; RELEASE SAVEPOINT a; COMMIT`,
+		want: []string{"SELECT on shop.orders", "UPDATE on shop.orders (total)"}, live: liveSkip},
+	{name: "begin rollback", query: `BEGIN; DELETE FROM items; ROLLBACK`,
+		want: []string{"DELETE on shop.items"}, live: liveSkip},
+	{name: "explain", query: `EXPLAIN SELECT * FROM orders`,
+		want: []string{"SELECT on shop.orders"}},
+	{name: "explain update", query: `EXPLAIN UPDATE orders SET total = 0 WHERE id = 1`,
+		want: []string{"SELECT on shop.orders", "UPDATE on shop.orders (total)"}},
+
+	// Refusals: input
+	{name: "empty", query: ``, err: "query is empty"},
+	{name: "only semicolons", query: `;`, err: "query is empty"},
+	{name: "only a comment", query: `# nothing`, err: "query is empty"},
+	{name: "deep nesting", query: "SELECT " + strings.Repeat("LOWER(", 3000) + "'a'" + strings.Repeat(")", 3000) + " FROM orders", err: "nested too deeply"},
+	{name: "deep operator nesting", query: "SELECT " + strings.Repeat("1+", 5000) + "1 FROM orders", err: "nested too deeply"},
+	{name: "too long", query: "SELECT 1 FROM orders WHERE note = '" + strings.Repeat("x", MaxQueryBytes) + "'", err: "the limit is 65536 bytes"},
+	{name: "nul byte", query: "SELECT 1 FROM orders\x00; DROP TABLE orders", err: "NUL byte"},
+	{name: "invalid utf-8", query: "SELECT 1 FROM orders WHERE note = '\xff'", err: "not valid UTF-8"},
+	{name: "syntax error", query: `SELECT * FORM orders`, err: `syntax error at line 1 column`},
+	{name: "no table", query: `SELECT 1`, err: "uses no table"},
+	{name: "dual", query: `SELECT NOW() FROM DUAL`, err: "uses no table"},
+	{name: "executable comment", query: `SELECT /*! SLEEP(1), */ 1 FROM orders`, err: "executable comments"},
+	{name: "versioned executable comment", query: `SELECT 1 FROM orders /*!50000 WHERE SLEEP(1) */`, err: "executable comments"},
+	{name: "mariadb executable comment", query: `SELECT 1 FROM orders /*M! WHERE SLEEP(1) */`, err: "executable comments"},
+	{name: "optimizer hint", query: `SELECT /*+ SET_VAR(sort_buffer_size = 16M) */ * FROM orders`, err: "optimizer hints"},
+
+	// Refusals: statements
+	{name: "create table second", query: `SELECT 1 FROM orders; CREATE TABLE x (a INT)`, err: "statement 2: CREATE TABLE cannot be scoped to table privileges"},
+	{name: "alter table", query: `ALTER TABLE orders ADD COLUMN x INT`, err: "ALTER TABLE cannot be scoped"},
+	{name: "drop table", query: `DROP TABLE orders`, err: "DROP TABLE cannot be scoped"},
+	{name: "truncate", query: `TRUNCATE TABLE orders`, err: "TRUNCATE cannot be scoped"},
+	{name: "rename table", query: `RENAME TABLE orders TO o2`, err: "RENAME TABLE cannot be scoped"},
+	{name: "create view", query: `CREATE VIEW v AS SELECT * FROM orders`, err: "CREATE VIEW cannot be scoped"},
+	{name: "grant", query: `GRANT ALL ON *.* TO 'x'@'%'`, err: "GRANT cannot be scoped"},
+	{name: "revoke", query: `REVOKE SELECT ON orders FROM 'x'@'%'`, err: "REVOKE cannot be scoped"},
+	{name: "load data", query: `LOAD DATA INFILE '/etc/passwd' INTO TABLE orders`, err: "LOAD DATA cannot be scoped"},
+	{name: "into outfile", query: `SELECT * FROM orders INTO OUTFILE '/tmp/x'`, err: "INTO (OUTFILE, DUMPFILE or variables)"},
+	{name: "into dumpfile", query: `SELECT note FROM orders LIMIT 1 INTO DUMPFILE '/tmp/x'`, err: "INTO (OUTFILE|syntax error"},
+	{name: "into variable", query: `SELECT id INTO @x FROM orders LIMIT 1`, err: "INTO (OUTFILE|syntax error"},
+	{name: "lock tables", query: `LOCK TABLES orders WRITE`, err: "LOCK TABLES cannot be scoped"},
+	{name: "set", query: `SET sql_mode = ''`, err: "SET cannot be scoped"},
+	{name: "show", query: `SHOW TABLES`, err: "SHOW cannot be scoped"},
+	{name: "describe", query: `DESCRIBE orders`, err: "DESCRIBE cannot be scoped"},
+	{name: "use", query: `USE mysql`, err: "USE cannot be scoped"},
+	{name: "call", query: `CALL p()`, err: "CALL cannot be scoped"},
+	{name: "do", query: `DO SLEEP(1)`, err: "DO cannot be scoped"},
+	{name: "prepare", query: `PREPARE s FROM 'DROP TABLE orders'`, err: "PREPARE cannot be scoped"},
+	{name: "execute", query: `EXECUTE s`, err: "EXECUTE cannot be scoped"},
+	{name: "handler", query: `HANDLER orders OPEN`, err: "syntax error"},
+	{name: "for update", query: `SELECT * FROM orders FOR UPDATE`, err: "FOR UPDATE/LOCK IN SHARE MODE needs more than SELECT"},
+	{name: "lock in share mode", query: `SELECT * FROM orders LOCK IN SHARE MODE`, err: "LOCK IN SHARE MODE"},
+	{name: "for update in subquery", query: `SELECT * FROM orders WHERE id IN (SELECT id FROM items FOR UPDATE)`, err: "FOR UPDATE"},
+	{name: "multi-table update with unqualified set", query: `UPDATE orders o JOIN customers c ON c.id = o.customer_id SET total = 5`, err: "column total in SET must be qualified"},
+	{name: "update of derived table", query: `UPDATE orders o JOIN (SELECT id FROM items) x ON x.id = o.id SET x.id = 5`, err: "is not a table's column"},
+
+	// Refusals: functions, variables
+	{name: "sleep", query: `SELECT SLEEP(1)`, err: "statement 1: function SLEEP is not known to be free of side effects"},
+	{name: "benchmark", query: `SELECT BENCHMARK(1000000, MD5('x')) FROM orders`, err: "function BENCHMARK"},
+	{name: "load_file", query: `SELECT LOAD_FILE('/etc/passwd') FROM orders`, err: "function LOAD_FILE"},
+	{name: "get_lock", query: `SELECT GET_LOCK('x', 10) FROM orders`, err: "function GET_LOCK"},
+	{name: "last_insert_id", query: `UPDATE orders SET id = LAST_INSERT_ID(id + 1)`, err: "function LAST_INSERT_ID"},
+	{name: "user-defined function", query: `SELECT my_func(id) FROM orders`, err: "function my_func"},
+	{name: "qualified function", query: `SELECT shop.lower(name) FROM customers`, err: "function shop.lower"},
+	{name: "function in where", query: `SELECT * FROM orders WHERE id = SLEEP(1)`, err: "function SLEEP"},
+	{name: "function in update set", query: `UPDATE orders SET note = LOAD_FILE('/etc/passwd')`, err: "function LOAD_FILE"},
+	{name: "function in values", query: `INSERT INTO orders (id, note) VALUES (1, LOAD_FILE('/etc/passwd'))`, err: "function LOAD_FILE"},
+	{name: "function in order by", query: `SELECT * FROM orders ORDER BY SLEEP(1)`, err: "function SLEEP"},
+	{name: "function in join", query: `SELECT 1 FROM orders o JOIN items i ON SLEEP(1) = 0`, err: "function SLEEP"},
+	{name: "function in cte", query: `WITH x AS (SELECT SLEEP(1)) SELECT * FROM orders, x`, err: "function SLEEP"},
+	{name: "function in on duplicate key", query: `INSERT INTO orders (id) VALUES (1) ON DUPLICATE KEY UPDATE note = LOAD_FILE('/etc/passwd')`, err: "function LOAD_FILE"},
+	{name: "quoted built-in function name", query: "SELECT `repeat`(note, 2) FROM orders", err: "function name repeat must not be quoted"},
+	{name: "quoted built-in function name before a comment", query: "SELECT `LEFT` /* x */ (note, 2) FROM orders", err: "must not be quoted"},
+	{name: "quoted table before a column list", query: "INSERT INTO `orders` (`id`) VALUES (1)", want: []string{"INSERT on shop.orders (id)"}},
+	{name: "user variable assignment", query: `SELECT @a := id FROM orders`, err: "variables"},
+	{name: "system variable", query: `SELECT @@version FROM orders`, err: "variables"},
+
+	// Refusals: tables outside the target's data
+	{name: "mysql schema", query: `SELECT * FROM mysql.user`, err: "table mysql.user is in a system database"},
+	{name: "mysql schema upper case", query: `SELECT * FROM MYSQL.user`, err: "system database"},
+	{name: "information_schema", query: `SELECT * FROM information_schema.tables`, err: "system database"},
+	{name: "performance_schema", query: `SELECT * FROM performance_schema.threads`, err: "system database"},
+	{name: "sys schema", query: `SELECT * FROM sys.session`, err: "system database"},
+	{name: "catalogue in subquery", query: `SELECT * FROM orders WHERE note IN (SELECT user FROM mysql.user)`, err: "system database"},
+	{name: "update mysql schema", query: `UPDATE mysql.user SET authentication_string = ''`, err: "system database"},
+
+	// Refusals: names that would not read as what they are
+	{name: "zero-width space in table name", query: "SELECT * FROM `orders\u200b`", err: `table name "orders\u200b" contains invisible or control characters`},
+	{name: "bidi override in column name", query: "UPDATE orders SET `total\u202e` = 1", err: "column name"},
+}
