@@ -191,7 +191,9 @@ func (a *app) dbClientCommand(dc dbClient) *cobra.Command {
 	long := fmt.Sprintf(`%[1]s connects to a database resource with a credential of your own.
 
 It uses your active access to RESOURCE when you have some at the same level
-(or for the same --query); otherwise it files a request, waits until it is
+(or for the same --query; a query is scoped within the level it is asked
+under, so name one with --access unless the resource has a default);
+otherwise it files a request, waits until it is
 granted (printing each step on stderr), and then runs %[1]s. The credential
 is opened with your private key and handed to %[1]s through its environment,
 never on the command line; arguments after -- go to %[1]s unchanged.
@@ -204,11 +206,11 @@ and -D; the password as MYSQL_PWD. A password in an option file such as
 ~/.my.cnf takes precedence over MYSQL_PWD: remove it there.`
 	}
 	cmd := &cobra.Command{
-		Use:   dc.name + " RESOURCE [--access LEVEL | --query SQL] [--for D] [--reason TEXT] [-- ARGS...]",
+		Use:   dc.name + " RESOURCE [--access LEVEL] [--query SQL] [--for D] [--reason TEXT] [-- ARGS...]",
 		Short: fmt.Sprintf("Run %s on a database resource with just-in-time access", dc.name),
 		Long:  long,
 		Example: fmt.Sprintf(`  jit %[1]s demo-db --access read --for 30m --reason INC-42
-  jit %[1]s demo-db --query "UPDATE orders SET total = 0 WHERE id = 7" --reason INC-42 -- -c "UPDATE orders SET total = 0 WHERE id = 7"`, dc.name),
+  jit %[1]s demo-db --access write --query "UPDATE orders SET total = 0 WHERE id = 7" --reason INC-42 -- -c "UPDATE orders SET total = 0 WHERE id = 7"`, dc.name),
 		Args: func(cmd *cobra.Command, args []string) error {
 			n := len(args)
 			if d := cmd.ArgsLenAtDash(); d >= 0 {
@@ -224,9 +226,6 @@ and -D; the password as MYSQL_PWD. A password in an option file such as
 		},
 		RunE: a.run(func(cmd *cobra.Command, args []string) error {
 			resource, extra := args[0], args[1:]
-			if access != "" && query != "" {
-				return usageErrorf("--access and --query exclude each other")
-			}
 			if timeout <= 0 {
 				return usageErrorf("--timeout must be positive")
 			}
@@ -332,7 +331,7 @@ func (a *app) activeGrant(ctx context.Context, c *client.Client, resource, acces
 			case r.Status != jit.StatusActive || r.Resource != resource:
 			case r.ExpiresAt != nil && !r.ExpiresAt.After(now):
 			case query != "":
-				if strings.TrimSpace(r.Query) == query {
+				if strings.TrimSpace(r.Query) == query && (access == "" || r.Access == access) {
 					return r, nil
 				}
 			case r.Query == "" && (access == "" || r.Access == access):

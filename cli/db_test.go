@@ -449,8 +449,6 @@ func TestPsqlRefusals(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{name: "access and query", args: []string{"--access", "read", "--query", "SELECT 1"}, code: 2,
-			stderr: "jit: --access and --query exclude each other (see 'jit psql --help')\n"},
 		{name: "two resources", args: []string{"other-db"}, code: 2},
 		{name: "server has another key", routes: func(id *age.X25519Identity) map[string][]answer {
 			return map[string][]answer{
