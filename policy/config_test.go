@@ -481,9 +481,18 @@ func TestDocExample(t *testing.T) {
 		t.Fatal("no yaml block in docs/config.md")
 	}
 	var lines []string
+	skipDeeper := -1 // indentation of a settings block being skipped
 	for _, l := range strings.Split(text[start+8:start+8+end], "\n") {
+		indent := len(l) - len(strings.TrimLeft(l, " "))
+		if skipDeeper >= 0 && (indent > skipDeeper || strings.TrimSpace(l) == "") {
+			continue
+		}
+		skipDeeper = -1
 		if strings.Contains(l, "settings:") {
-			continue // real providers' settings; the test provider takes none
+			// Real providers' settings, on one line or as a block; the
+			// test provider takes none.
+			skipDeeper = indent
+			continue
 		}
 		l = strings.Replace(l, "provider: http", "provider: policytest", 1)
 		l = strings.Replace(l, "provider: postgres", "provider: policytest", 1)
