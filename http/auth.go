@@ -58,6 +58,8 @@ func bearer(r *http.Request) (string, bool) {
 type TokenAuth struct {
 	Store   jit.Store
 	Resolve Resolver
+	// Cache, if set, remembers tokens found for a short while.
+	Cache *TokenCache
 }
 
 // Authenticate implements Authenticator. An unknown token is an error
@@ -69,7 +71,16 @@ func (a TokenAuth) Authenticate(r *http.Request) (jit.Identity, bool, error) {
 	}
 	// The lookup is by hash, so the comparison of secrets happens on
 	// digests inside the store and timing reveals nothing of the token.
-	t, err := a.Store.TokenByHash(r.Context(), jit.HashToken(tok))
+	hash := jit.HashToken(tok)
+	if a.Cache != nil {
+		if t, ok := a.Cache.get(hash); ok {
+			return resolve(a.Resolve, t.Email, nil, "token"), true, nil
+		}
+	}
+	t, err := a.Store.TokenByHash(r.Context(), hash)
+	if err == nil && a.Cache != nil {
+		a.Cache.put(hash, t)
+	}
 	if err != nil {
 		if jit.ErrorCode(err) == jit.ECodeNotFound {
 			return jit.Identity{}, false, jit.Errorf(jit.ECodeUnauthenticated, "unknown API token")

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -243,3 +244,64 @@ func TestProxyJWTKeysUnavailable(t *testing.T) {
 		t.Fatalf("status = %d, want 503 (%s)", w.Code, w.Body)
 	}
 }
+
+// TestTokenCache checks that a cached token is looked up once per TTL, that
+// unknown tokens are never remembered, and that a full cache starts afresh.
+func TestTokenCache(t *testing.T) {
+	plain, hash, err := jit.NewTokenSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &tokenStore{byHash: map[string]*jit.Token{hash: {ID: "tok_1", Email: "alice@example.com", Hash: hash}}}
+	clock := &stepClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cache := NewTokenCache(10*time.Second, 2, clock)
+	a := TokenAuth{Store: store, Cache: cache}
+	auth := func(token string) (bool, error) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		_, ok, err := a.Authenticate(r)
+		return ok, err
+	}
+	for range 3 {
+		if ok, err := auth(plain); !ok || err != nil {
+			t.Fatalf("auth = %v, %v", ok, err)
+		}
+	}
+	if store.asked != 1 {
+		t.Fatalf("store asked %d times within the TTL, want 1", store.asked)
+	}
+	clock.t = clock.t.Add(10 * time.Second)
+	if ok, _ := auth(plain); !ok || store.asked != 2 {
+		t.Fatalf("after the TTL: ok=%v, store asked %d times, want 2", ok, store.asked)
+	}
+	unknown := "jit_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	for range 2 {
+		if ok, err := auth(unknown); ok || jit.ErrorCode(err) != jit.ECodeUnauthenticated {
+			t.Fatalf("unknown token: ok=%v err=%v", ok, err)
+		}
+	}
+	if store.asked != 4 {
+		t.Fatalf("store asked %d times, want 4 (unknown tokens are not remembered)", store.asked)
+	}
+	// Deleting the token from the store: still accepted until the TTL
+	// runs out, then refused.
+	delete(store.byHash, hash)
+	if ok, _ := auth(plain); !ok {
+		t.Fatal("a cached token was refused within its TTL")
+	}
+	clock.t = clock.t.Add(10 * time.Second)
+	if ok, err := auth(plain); ok || jit.ErrorCode(err) != jit.ECodeUnauthenticated {
+		t.Fatalf("a deleted token after the TTL: ok=%v err=%v", ok, err)
+	}
+	// A full cache starts afresh instead of growing.
+	for i := range 5 {
+		cache.put(fmt.Sprint(i), &jit.Token{ID: fmt.Sprint(i)})
+	}
+	if n := len(cache.m); n > 2 {
+		t.Fatalf("cache holds %d entries, max 2", n)
+	}
+}
+
+type stepClock struct{ t time.Time }
+
+func (c *stepClock) Now() time.Time { return c.t }

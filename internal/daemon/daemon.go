@@ -168,7 +168,10 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 
-	auths := []jithttp.Authenticator{jithttp.TokenAuth{Store: st, Resolve: svc.ResolveIdentity}}
+	// Tokens found are remembered for 10 s: every API call would otherwise
+	// cost a store round trip.
+	tokens := jithttp.NewTokenCache(10*time.Second, 10000, o.Clock)
+	auths := []jithttp.Authenticator{jithttp.TokenAuth{Store: st, Resolve: svc.ResolveIdentity, Cache: tokens}}
 	if o.Dev {
 		auths = append(auths, jithttp.DevTokens{Tokens: DevTokens, Resolve: svc.ResolveIdentity})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -30,11 +31,8 @@ const (
 			AND reason = $22 AND extends_id = $23 AND query = $24 AND privileges = $25`
 	insertApprovalQuery = `INSERT INTO approvals (request_id, approver, approved, comment, at)
 		VALUES ($1, $2, $3, $4, $5)`
-	lockHeadQuery    = `SELECT seq, hash FROM audit_head FOR UPDATE`
-	moveHeadQuery    = `UPDATE audit_head SET seq = $1, hash = $2`
-	insertEventQuery = `INSERT INTO audit (seq, time, actor, action, request_id, reason,
-			source_kind, source_ip, source_ua, details, prev_hash, hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	lockHeadQuery  = `SELECT seq, hash FROM audit_head FOR UPDATE`
+	moveHeadQuery  = `UPDATE audit_head SET seq = $1, hash = $2`
 	deleteJobQuery = `DELETE FROM jobs WHERE key = $1`
 	// A merge keeps the existing row (its ID, attempts, last error and
 	// lease) and only moves it earlier.
@@ -146,14 +144,46 @@ func (s *Store) queueJobs(b *pgx.Batch, ops []*applyOp) {
 	}
 }
 
-func queueEvent(b *pgx.Batch, ev *jit.AuditEvent) error {
-	details, err := detailsJSON(ev.Details)
-	if err != nil {
-		return err
+// insertEventsQuery appends a batch's sealed events in one statement:
+// each parameter is one column, as an array in chain order. One statement
+// instead of one per event spares PostgreSQL a parse, bind and execute per
+// event, which is most of what an insert costs it.
+const insertEventsQuery = `INSERT INTO audit (seq, time, actor, action, request_id, reason,
+		source_kind, source_ip, source_ua, details, prev_hash, hash)
+	SELECT seq, time, actor, action, request_id, reason, source_kind, source_ip, source_ua,
+		details::jsonb, prev_hash, hash
+	FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+		$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+		AS e(seq, time, actor, action, request_id, reason, source_kind, source_ip, source_ua,
+			details, prev_hash, hash)`
+
+// queueEvents queues the insert of sealed events, in chain order.
+func queueEvents(b *pgx.Batch, evs []*jit.AuditEvent) error {
+	if len(evs) == 0 {
+		return nil
 	}
-	b.Queue(insertEventQuery,
-		ev.Seq, ts(ev.Time), ev.Actor, ev.Action, ev.RequestID, ev.Reason,
-		ev.Source.Kind, ev.Source.IP, ev.Source.UserAgent, details, ev.PrevHash, ev.Hash)
+	n := len(evs)
+	var (
+		seqs                                = make([]int64, n)
+		times                               = make([]time.Time, n)
+		actors, actions, ids, reasons       = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		kinds, ips, uas, prevHashes, hashes = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		details                             = make([]*string, n)
+	)
+	for i, ev := range evs {
+		d, err := detailsJSON(ev.Details)
+		if err != nil {
+			return err
+		}
+		if s, ok := d.(string); ok {
+			details[i] = &s
+		}
+		seqs[i], times[i] = ev.Seq, ev.Time.UTC().Truncate(time.Microsecond)
+		actors[i], actions[i], ids[i], reasons[i] = ev.Actor, ev.Action, ev.RequestID, ev.Reason
+		kinds[i], ips[i], uas[i] = ev.Source.Kind, ev.Source.IP, ev.Source.UserAgent
+		prevHashes[i], hashes[i] = ev.PrevHash, ev.Hash
+	}
+	b.Queue(insertEventsQuery, seqs, times, actors, actions, ids, reasons, kinds, ips, uas, details, prevHashes, hashes)
 	return nil
 }
 

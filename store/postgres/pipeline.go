@@ -100,18 +100,10 @@ func (s *Store) runPipelined(ctx context.Context, batch []*applyOp, order []int,
 	}
 
 	b = &pgx.Batch{}
-	for _, op := range ops {
-		op.events = make([]jit.AuditEvent, len(op.c.Events))
-		copy(op.events, op.c.Events)
-		for i := range op.events {
-			op.events[i].Seal(prevSeq, prevHash)
-			prevSeq, prevHash = op.events[i].Seq, op.events[i].Hash
-			if err := queueEvent(b, &op.events[i]); err != nil {
-				rollback()
-				failAll(errs, err)
-				return true
-			}
-		}
+	if err := sealAndQueue(b, ops, &prevSeq, &prevHash); err != nil {
+		rollback()
+		failAll(errs, err)
+		return true
 	}
 	if events > 0 {
 		b.Queue(moveHeadQuery, prevSeq, prevHash)

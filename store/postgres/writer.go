@@ -324,19 +324,28 @@ func (s *Store) sealEvents(ctx context.Context, tx pgx.Tx, b *pgx.Batch, ops []*
 		return mapWriteErr("apply change: lock the audit chain head", err)
 	}
 	*b = pgx.Batch{}
+	if err := sealAndQueue(b, ops, &prevSeq, &prevHash); err != nil {
+		return err
+	}
+	b.Queue(moveHeadQuery, prevSeq, prevHash)
+	return nil
+}
+
+// sealAndQueue seals the events of ops after the head (*seq, *hash) in
+// order into op.events, moves the head to the last one, and queues their
+// insert on b.
+func sealAndQueue(b *pgx.Batch, ops []*applyOp, seq *int64, hash *string) error {
+	var all []*jit.AuditEvent
 	for _, op := range ops {
 		op.events = make([]jit.AuditEvent, len(op.c.Events))
 		copy(op.events, op.c.Events)
 		for i := range op.events {
-			op.events[i].Seal(prevSeq, prevHash)
-			prevSeq, prevHash = op.events[i].Seq, op.events[i].Hash
-			if err := queueEvent(b, &op.events[i]); err != nil {
-				return err
-			}
+			op.events[i].Seal(*seq, *hash)
+			*seq, *hash = op.events[i].Seq, op.events[i].Hash
+			all = append(all, &op.events[i])
 		}
 	}
-	b.Queue(moveHeadQuery, prevSeq, prevHash)
-	return nil
+	return queueEvents(b, all)
 }
 
 // writeRows writes op's request, approval, token, public key and
