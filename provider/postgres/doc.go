@@ -14,6 +14,7 @@
 //	  database: orders         # required; the admin DSN must name this database
 //	  sslmode: require         # optional, passed on in the connection information
 //	  connection_limit: 5      # per ephemeral role, default 5
+//	  scram_iterations: 16     # of the password verifier, default 16
 //	  levels:                  # one entry per access level of the resource
 //	    read:  {privileges: [SELECT], schemas: [public, reporting]}
 //	    write: {privileges: [SELECT, INSERT, UPDATE, DELETE], schemas: [public]}
@@ -62,7 +63,8 @@
 //
 // The role is created with LOGIN, INHERIT, no other attribute, CONNECTION
 // LIMIT connection_limit, VALID UNTIL the grant's expiry and as password a
-// SCRAM-SHA-256 verifier computed by jit (4096 iterations, 16-byte salt):
+// SCRAM-SHA-256 verifier computed by jit (scram_iterations iterations,
+// default 16, and a 16-byte salt; see scram.go for why so few):
 // the password, 32 random bytes in URL-safe base64, is never sent to the
 // server and exists only in the credential returned to the requester. A
 // statement log (log_statement = ddl) shows the verifier, not the

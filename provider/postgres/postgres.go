@@ -165,7 +165,7 @@ func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provid
 	if err != nil {
 		return provider.GrantResponse{}, provider.NotApplied(fmt.Errorf("%s: %w", what, err))
 	}
-	verifier, err := newVerifier(password)
+	verifier, err := newVerifier(password, p.cfg.scramIterations)
 	if err != nil {
 		return provider.GrantResponse{}, provider.NotApplied(fmt.Errorf("%s: %w", what, err))
 	}

@@ -62,8 +62,8 @@ func TestNewPassword(t *testing.T) {
 		}
 		seen[pw] = true
 	}
-	v1, _ := newVerifier("same")
-	v2, _ := newVerifier("same")
+	v1, _ := newVerifier("same", DefaultSCRAMIterations)
+	v2, _ := newVerifier("same", DefaultSCRAMIterations)
 	if v1 == v2 {
 		t.Errorf("two verifiers of one password are equal: the salt is not random")
 	}

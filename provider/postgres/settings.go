@@ -56,6 +56,7 @@ type config struct {
 	database        string
 	sslMode         string
 	connectionLimit int
+	scramIterations int
 	levels          map[string]level
 	// querySchemas is nil when query-scoped requests are not enabled.
 	querySchemas []string
@@ -96,6 +97,10 @@ func parseConfig(r provider.Resource) (config, error) {
 	c.sslMode = s.String("sslmode", false)
 	if c.sslMode != "" && !contains(sslModes, c.sslMode) {
 		s.Errorf("sslmode", "must be one of %s, got %q", strings.Join(sslModes, ", "), c.sslMode)
+	}
+	c.scramIterations = s.Int("scram_iterations", DefaultSCRAMIterations)
+	if c.scramIterations < 1 || c.scramIterations > 1_000_000 {
+		s.Errorf("scram_iterations", "must be from 1 to 1000000, got %d", c.scramIterations)
 	}
 	c.connectionLimit = s.Int("connection_limit", DefaultConnectionLimit)
 	if c.connectionLimit < 1 {

@@ -78,6 +78,7 @@ func TestSettingsErrors(t *testing.T) {
 		{"long database", func(m map[string]any) { m["database"] = strings.Repeat("d", 64) }, nil, "database", "63"},
 		{"bad sslmode", func(m map[string]any) { m["sslmode"] = "on" }, nil, "sslmode", "one of"},
 		{"bad limit", func(m map[string]any) { m["connection_limit"] = 0 }, nil, "connection_limit", "at least 1"},
+		{"bad scram iterations", func(m map[string]any) { m["scram_iterations"] = 0 }, nil, "scram_iterations", "from 1 to 1000000"},
 		{"unknown key", func(m map[string]any) { m["hots"] = "x" }, nil, "hots", "unknown"},
 		{"no levels", func(m map[string]any) { delete(m, "levels") }, nil, "levels", "required"},
 		{"levels not a map", func(m map[string]any) { m["levels"] = []any{"read"} }, nil, "levels", "map"},
