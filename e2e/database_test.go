@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jitaccess/jit"
+	"github.com/jitaccess/jit/cli"
 	"github.com/jitaccess/jit/client"
 	"github.com/jitaccess/jit/credential"
 	"github.com/jitaccess/jit/internal/jitdtest"
@@ -245,6 +248,26 @@ func TestDatabaseAccess(t *testing.T) {
 	wantCode(t, err, jit.ECodeNotActive)
 	if out, err := runPSQL(psql, cred, "SELECT count(*) FROM orders"); err != nil {
 		t.Fatalf("the read grant after the other ended: %v: %s", err, out)
+	}
+
+	// `jit psql` reuses the active read grant and runs the real psql with
+	// the credential in its environment, opened with the key in the
+	// user's config directory.
+	cfg := t.TempDir()
+	if err := credential.SaveIdentity(filepath.Join(cfg, "jit", "identity.txt"), id); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"JIT_SERVER": srv.URL, "JIT_TOKEN": jitdtest.Alice, "XDG_CONFIG_HOME": cfg, "HOME": cfg}
+	var stdout, stderr bytes.Buffer
+	code := cli.Run(ctx, cli.Options{
+		Args:   []string{"psql", "orders-db", "--access", "read", "--reason", "check", "--", "-X", "-tA", "-c", "SELECT total FROM orders WHERE id = 2"},
+		Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] },
+	})
+	if code != 0 || strings.TrimSpace(stdout.String()) != "20" || strings.Contains(stdout.String()+stderr.String(), cred.Secret) {
+		t.Fatalf("jit psql: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	if all, err := alice.List(ctx, client.ListOptions{}); err != nil || len(all.Items) != len(after.Items)+1 {
+		t.Fatalf("jit psql filed a request instead of reusing the active grant (%v)", err)
 	}
 }
 
