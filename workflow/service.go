@@ -70,6 +70,7 @@ type Service struct {
 	clock   jit.Clock
 	log     *slog.Logger
 	waiters *waiters
+	changes changeHub
 }
 
 // New returns a Service.
@@ -166,6 +167,7 @@ func (s *Service) NoteChange(n jit.ChangeNotice) {
 		latest.Version = n.Version
 	}
 	s.waiters.notify(n.RequestID, latest)
+	s.changes.publish(n.RequestID)
 }
 
 // apply commits c and tells waiters and metrics about the new state.
@@ -175,6 +177,7 @@ func (s *Service) apply(ctx context.Context, c *jit.Change) error {
 	}
 	if c.Request != nil {
 		s.waiters.notify(c.Request.ID, c.Request.Clone())
+		s.changes.publish(c.Request.ID)
 		if m := s.cfg.Metrics; m != nil {
 			m.Transitions.WithLabelValues(string(c.Request.Status)).Inc()
 		}
