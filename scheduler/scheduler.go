@@ -107,26 +107,31 @@ func (s *Scheduler) Wake() {
 func (s *Scheduler) Run(ctx context.Context) {
 	defer s.wg.Wait()
 	for ctx.Err() == nil {
-		n, err := s.claimAndRun(ctx)
+		n, full, err := s.claimAndRun(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Error("claim jobs", "err", err)
 		}
-		if n > 0 && err == nil {
-			continue // there may be more due right now
+		if n > 0 && full && err == nil {
+			continue // every free worker got a job: there may be more due
 		}
+		// Fewer due jobs than free workers: none is left due now. The
+		// sleep looks up the next one (and ends at once if one came due
+		// or a wake-up arrived meanwhile), which spares a claim that
+		// would find nothing.
 		s.sleep(ctx, err != nil)
 	}
 }
 
 // claimAndRun claims as many due jobs as there are free workers and
-// starts them; it returns how many it started.
-func (s *Scheduler) claimAndRun(ctx context.Context) (int, error) {
+// starts them; it returns how many it started and whether that was one
+// per free worker.
+func (s *Scheduler) claimAndRun(ctx context.Context) (int, bool, error) {
 	// Wait for at least one free worker before claiming, so that claimed
 	// jobs never sit leased while nothing runs them.
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, false, ctx.Err()
 	}
 	free := 1
 	for free < s.cfg.Workers {
@@ -143,7 +148,7 @@ func (s *Scheduler) claimAndRun(ctx context.Context) (int, error) {
 		<-s.sem
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	for _, j := range jobs {
 		s.wg.Add(1)
@@ -153,7 +158,7 @@ func (s *Scheduler) claimAndRun(ctx context.Context) (int, error) {
 			s.run(ctx, j)
 		}(j)
 	}
-	return len(jobs), nil
+	return len(jobs), len(jobs) == free, nil
 }
 
 func (s *Scheduler) run(ctx context.Context, j jit.Job) {
