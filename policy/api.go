@@ -140,6 +140,9 @@ type ServerConfig struct {
 	RateLimit RateLimitConfig
 	// Proxy, when set, trusts an identity-assertion JWT header.
 	Proxy *ProxyConfig
+	// OIDC, when set, signs people in to the web UI through an OpenID
+	// Connect provider.
+	OIDC *OIDCConfig
 	// BaseURL is the public URL of jitd (for links), optional.
 	BaseURL string
 }
@@ -168,6 +171,33 @@ type ProxyConfig struct {
 	// EmailClaim (default "email") and GroupsClaim (default "groups").
 	EmailClaim  string
 	GroupsClaim string
+}
+
+// OIDCConfig configures sign-in to the web UI through an OpenID Connect
+// provider (server.oidc). It holds where the client secret is, never the
+// secret: jitd reads it at start with ClientSecret, so the secret stays out
+// of the policy, its printed forms and the audit log.
+type OIDCConfig struct {
+	// Issuer is the provider's issuer URL (https, or http on loopback).
+	Issuer   string
+	ClientID string
+	// Exactly one of ClientSecretFile (a file holding the secret) and
+	// ClientSecretEnv (an environment variable of jitd holding it) is set.
+	ClientSecretFile string
+	ClientSecretEnv  string
+	// RedirectURL is jit's callback registered at the provider, ending in
+	// /auth/callback (default: server.base_url + "/auth/callback").
+	RedirectURL string
+	// EmailClaim (default "email") and GroupsClaim (default "groups").
+	EmailClaim  string
+	GroupsClaim string
+	// Scopes are requested in addition to openid, email and profile.
+	Scopes []string
+	// AllowUnverifiedEmail accepts tokens whose email_verified is false.
+	AllowUnverifiedEmail bool
+	// Name is the provider's name on the sign-in button (default: the
+	// issuer's host).
+	Name string
 }
 
 // keep the imports used while the implementation is written.

@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -184,6 +186,7 @@ func (d *decoder) server(n *yaml.Node) ServerConfig {
 		s.Store.SQLite = filepath.Join(s.DataDir, "jit.db")
 		return s
 	}
+	oidcLine, redirectGiven := 0, false
 	d.fields(n, "server", map[string]func(*yaml.Node){
 		"addr": func(v *yaml.Node) {
 			if t, ok := d.str(v, "server.addr"); ok {
@@ -292,7 +295,21 @@ func (d *decoder) server(n *yaml.Node) ServerConfig {
 			}
 		},
 		"proxy": func(v *yaml.Node) { s.Proxy = d.proxy(v) },
+		"oidc": func(v *yaml.Node) {
+			oidcLine = d.keyLine
+			s.OIDC, redirectGiven = d.oidc(v)
+		},
 	})
+	if s.OIDC != nil && !redirectGiven {
+		if s.BaseURL != "" {
+			s.OIDC.RedirectURL = s.BaseURL + "/auth/callback"
+			if err := checkRedirectURL(s.OIDC.RedirectURL); err != nil {
+				d.addf(oidcLine, "server.oidc: the redirect URL made from server.base_url: %v", err)
+			}
+		} else {
+			d.addf(oidcLine, "server.oidc: redirect_url is required (or set server.base_url)")
+		}
+	}
 	if s.RateLimit.WritesPerMinute < 0 {
 		// Negative means "no limit"; keep one canonical form for callers.
 		s.RateLimit = RateLimitConfig{WritesPerMinute: -1}
@@ -339,6 +356,171 @@ func (d *decoder) proxy(n *yaml.Node) *ProxyConfig {
 		d.addf(lines["header"], "server.proxy.header: %q is not a valid HTTP header name", pc.Header)
 	}
 	return pc
+}
+
+// maxSecretFile bounds the client secret file.
+const maxSecretFile = 64 << 10
+
+// ClientSecret reads the client secret from the file or environment
+// variable the config names. Surrounding white space (a file's final
+// newline) is removed. The errors name the file or variable, never the
+// secret; an empty secret is an error.
+func (c *OIDCConfig) ClientSecret() (string, error) {
+	var secret string
+	switch {
+	case c.ClientSecretFile != "":
+		f, err := os.Open(c.ClientSecretFile)
+		if err != nil {
+			return "", fmt.Errorf("server.oidc.client_secret_file: %w", err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+		if err != nil {
+			return "", fmt.Errorf("server.oidc.client_secret_file: read %s: %w", c.ClientSecretFile, err)
+		}
+		if len(b) > maxSecretFile {
+			return "", fmt.Errorf("server.oidc.client_secret_file: %s is larger than %d bytes", c.ClientSecretFile, maxSecretFile)
+		}
+		secret = strings.TrimSpace(string(b))
+		if secret == "" {
+			return "", fmt.Errorf("server.oidc.client_secret_file: %s is empty", c.ClientSecretFile)
+		}
+	case c.ClientSecretEnv != "":
+		secret = strings.TrimSpace(os.Getenv(c.ClientSecretEnv))
+		if secret == "" {
+			return "", fmt.Errorf("server.oidc.client_secret_env: the environment variable %s is not set or empty", c.ClientSecretEnv)
+		}
+	default:
+		return "", fmt.Errorf("server.oidc: neither client_secret_file nor client_secret_env is set")
+	}
+	return secret, nil
+}
+
+// oidc reads server.oidc and says whether redirect_url was given: where it
+// was not, server makes it from base_url once the whole section is read.
+func (d *decoder) oidc(n *yaml.Node) (*OIDCConfig, bool) {
+	oc := &OIDCConfig{EmailClaim: DefaultEmailClaim, GroupsClaim: DefaultGroupsClaim}
+	line := d.keyLine
+	lines := map[string]int{}
+	set := func(dst *string, what string) func(*yaml.Node) {
+		return func(v *yaml.Node) {
+			if t, ok := d.str(v, "server.oidc."+what); ok {
+				*dst = strings.TrimSpace(t.v)
+				lines[what] = t.line
+				if *dst == "" {
+					d.addf(t.line, "server.oidc.%s: must not be empty", what)
+				}
+			}
+		}
+	}
+	if !d.fields(n, "server.oidc", map[string]func(*yaml.Node){
+		"name":               set(&oc.Name, "name"),
+		"issuer":             set(&oc.Issuer, "issuer"),
+		"client_id":          set(&oc.ClientID, "client_id"),
+		"client_secret_file": set(&oc.ClientSecretFile, "client_secret_file"),
+		"client_secret_env":  set(&oc.ClientSecretEnv, "client_secret_env"),
+		"redirect_url":       set(&oc.RedirectURL, "redirect_url"),
+		"email_claim":        set(&oc.EmailClaim, "email_claim"),
+		"groups_claim":       set(&oc.GroupsClaim, "groups_claim"),
+		"scopes": func(v *yaml.Node) {
+			for _, t := range d.strList(v, "server.oidc.scopes") {
+				if !validScope(t.v) {
+					d.addf(t.line, "server.oidc.scopes: %q is not a valid scope name (printable characters, no spaces or quotes)", t.v)
+				} else if !slices.Contains(oc.Scopes, t.v) {
+					oc.Scopes = append(oc.Scopes, t.v)
+				}
+			}
+		},
+		"allow_unverified_email": func(v *yaml.Node) {
+			if b, ok := d.boolean(v, "server.oidc.allow_unverified_email"); ok {
+				oc.AllowUnverifiedEmail = b
+			}
+		},
+	}) {
+		return nil, true
+	}
+	if _, ok := lines["issuer"]; !ok {
+		d.addf(line, "server.oidc: issuer is required")
+	} else if oc.Issuer != "" {
+		if err := checkOIDCURL(oc.Issuer); err != nil {
+			d.addf(lines["issuer"], "server.oidc.issuer: %v", err)
+		} else if u, _ := url.Parse(oc.Issuer); u.RawQuery != "" || u.Fragment != "" {
+			d.addf(lines["issuer"], "server.oidc.issuer: %q must not have a query or fragment", oc.Issuer)
+		} else if oc.Name == "" {
+			oc.Name = u.Host
+		}
+	}
+	if _, ok := lines["client_id"]; !ok {
+		d.addf(line, "server.oidc: client_id is required")
+	}
+	_, file := lines["client_secret_file"]
+	_, env := lines["client_secret_env"]
+	switch {
+	case file && env:
+		d.addf(line, "server.oidc: set client_secret_file or client_secret_env, not both")
+	case !file && !env:
+		d.addf(line, "server.oidc: client_secret_file or client_secret_env is required (the secret itself never goes in this file)")
+	case env && oc.ClientSecretEnv != "" && !envName.MatchString(oc.ClientSecretEnv):
+		d.addf(lines["client_secret_env"], "server.oidc.client_secret_env: %q is not an environment variable name", oc.ClientSecretEnv)
+	}
+	_, redirect := lines["redirect_url"]
+	if oc.RedirectURL != "" {
+		if err := checkRedirectURL(oc.RedirectURL); err != nil {
+			d.addf(lines["redirect_url"], "server.oidc.redirect_url: %v", err)
+		}
+	}
+	return oc, redirect
+}
+
+// envName is what a shell accepts as a variable name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkOIDCURL accepts an absolute https URL, or http on a loopback host:
+// the client secret and the codes travel to these addresses.
+func checkOIDCURL(s string) error {
+	if err := checkHTTPURL(s); err != nil {
+		return err
+	}
+	u, _ := url.Parse(s)
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%q must use https (http is allowed for loopback addresses only)", s)
+	}
+	return nil
+}
+
+// checkRedirectURL also wants the path jitd receives the provider's answer
+// on, so that a mistyped URL is found at load rather than at the first
+// sign-in.
+func checkRedirectURL(s string) error {
+	if err := checkOIDCURL(s); err != nil {
+		return err
+	}
+	u, _ := url.Parse(s)
+	if !strings.HasSuffix(u.Path, "/auth/callback") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q must end in /auth/callback (where jitd receives the provider's answer), without query or fragment", s)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validScope: a scope token of RFC 6749 section 3.3.
+func validScope(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func checkHTTPURL(s string) error {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -64,6 +65,34 @@ server:
 server:
   proxy:     # want: jwks_url is required ;; issuer is required ;; audience is required
     header: X Bad   # want: "X Bad" is not a valid HTTP header name
+`},
+		{"oidc problems", `
+server:
+  oidc:     # want: client_id is required ;; set client_secret_file or client_secret_env, not both ;; redirect_url is required
+    issuer: http://accounts.example.com   # want: must use https
+    client_secret_file: /etc/jit/oidc-secret
+    client_secret_env: JIT_OIDC_SECRET
+    scopes: [groups, "a b"]   # want: "a b" is not a valid scope name
+    allow_unverified_email: maybe   # want: server.oidc.allow_unverified_email: expected true or false
+    colour: blue   # want: server.oidc: unknown key "colour"
+`},
+		{"oidc value problems", `
+server:
+  oidc:
+    issuer: https://accounts.example.com/?tenant=1   # want: must not have a query or fragment
+    client_id: jit
+    client_secret_env: 1BAD   # want: "1BAD" is not an environment variable name
+    redirect_url: https://jit.example.com/callback   # want: must end in /auth/callback
+    email_claim: ""   # want: server.oidc.email_claim: must not be empty
+`},
+		{"oidc empty", `
+server:
+  oidc: {}   # want: issuer is required ;; client_id is required ;; client_secret_file or client_secret_env is required ;; redirect_url is required (or set server.base_url)
+`},
+		{"oidc redirect from an http base_url", `
+server:
+  base_url: http://jit.example.com
+  oidc: {issuer: "https://accounts.example.com", client_id: jit, client_secret_env: S}   # want: the redirect URL made from server.base_url: "http://jit.example.com/auth/callback" must use https
 `},
 		{"people problems", `
 admins: [carol@example.com, "group:", "not-an-email"]   # want: "" is not a valid group name ;; "not-an-email" is neither
@@ -315,15 +344,75 @@ func TestServerSettings(t *testing.T) {
 		{`server: {proxy: {header: h, jwks_url: "http://127.0.0.1:1/j", issuer: i, audience: a, email_claim: mail, groups_claim: roles}}`, func(s *ServerConfig) {
 			s.Proxy = &ProxyConfig{Header: "h", JWKSURL: "http://127.0.0.1:1/j", Issuer: "i", Audience: "a", EmailClaim: "mail", GroupsClaim: "roles"}
 		}},
+		{`server: {oidc: {issuer: "https://accounts.example.com", client_id: jit, client_secret_file: /etc/jit/oidc-secret, redirect_url: "https://jit.example.com/auth/callback"}}`, func(s *ServerConfig) {
+			s.OIDC = &OIDCConfig{Issuer: "https://accounts.example.com", ClientID: "jit", ClientSecretFile: "/etc/jit/oidc-secret",
+				RedirectURL: "https://jit.example.com/auth/callback", EmailClaim: "email", GroupsClaim: "groups", Name: "accounts.example.com"}
+		}},
+		{`server: {base_url: "https://jit.example.com/", oidc: {name: Dex, issuer: "http://127.0.0.1:5556/dex", client_id: jit, client_secret_env: JIT_OIDC_SECRET, scopes: [groups, groups, offline_access], email_claim: upn, groups_claim: roles, allow_unverified_email: true}}`, func(s *ServerConfig) {
+			s.BaseURL = "https://jit.example.com"
+			s.OIDC = &OIDCConfig{Issuer: "http://127.0.0.1:5556/dex", ClientID: "jit", ClientSecretEnv: "JIT_OIDC_SECRET",
+				RedirectURL: "https://jit.example.com/auth/callback", EmailClaim: "upn", GroupsClaim: "roles",
+				Scopes: []string{"groups", "offline_access"}, AllowUnverifiedEmail: true, Name: "Dex"}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
 			want := mustParse(t, "resources: []\n").Server()
 			tt.want(&want)
 			if got := mustParse(t, tt.src).Server(); !reflect.DeepEqual(got, want) {
-				t.Fatalf("Server() = %+v (proxy %+v)\nwant %+v (proxy %+v)", got, got.Proxy, want, want.Proxy)
+				t.Fatalf("Server() = %+v (proxy %+v, oidc %+v)\nwant %+v (proxy %+v, oidc %+v)", got, got.Proxy, got.OIDC, want, want.Proxy, want.OIDC)
 			}
 		})
+	}
+}
+
+func TestOIDCClientSecret(t *testing.T) {
+	const secret = "s3cr3t-0f-the-client"
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	t.Setenv("JIT_TEST_OIDC_SECRET", " "+secret+"\n")
+	t.Setenv("JIT_TEST_OIDC_EMPTY", "")
+	for _, tt := range []struct {
+		cfg      OIDCConfig
+		want     string
+		contains string
+	}{
+		{OIDCConfig{ClientSecretFile: write("ok", secret+"\n")}, secret, ""},
+		{OIDCConfig{ClientSecretEnv: "JIT_TEST_OIDC_SECRET"}, secret, ""},
+		{OIDCConfig{ClientSecretFile: write("empty", " \n")}, "", "is empty"},
+		{OIDCConfig{ClientSecretFile: filepath.Join(dir, "missing")}, "", "server.oidc.client_secret_file: open " + filepath.Join(dir, "missing")},
+		{OIDCConfig{ClientSecretFile: write("big", strings.Repeat(secret, 5000))}, "", "larger than"},
+		{OIDCConfig{ClientSecretEnv: "JIT_TEST_OIDC_EMPTY"}, "", "JIT_TEST_OIDC_EMPTY is not set or empty"},
+		{OIDCConfig{}, "", "neither"},
+	} {
+		got, err := tt.cfg.ClientSecret()
+		if tt.contains == "" {
+			if err != nil || got != tt.want {
+				t.Errorf("ClientSecret(%+v) = %q, %v", tt.cfg, got, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.contains) || strings.Contains(err.Error(), secret) {
+			t.Errorf("ClientSecret(%+v) error = %v, want one saying %q without the secret", tt.cfg, err, tt.contains)
+		}
+	}
+	// The policy keeps where the secret is, not the secret, and Server
+	// hands out copies.
+	p := mustParse(t, `server: {oidc: {issuer: "https://a.example.com", client_id: jit, client_secret_env: JIT_TEST_OIDC_SECRET, redirect_url: "https://jit.example.com/auth/callback", scopes: [groups]}}`)
+	s := p.Server()
+	if strings.Contains(fmt.Sprintf("%+v %+v", s, *s.OIDC), secret) {
+		t.Fatal("the server settings hold the client secret")
+	}
+	s.OIDC.Scopes[0] = "changed"
+	s.OIDC.ClientID = "changed"
+	if again := p.Server(); again.OIDC.Scopes[0] != "groups" || again.OIDC.ClientID != "jit" {
+		t.Fatal("Server shares its OIDC settings with the caller")
 	}
 }
 

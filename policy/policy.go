@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,11 @@ func (p *Policy) Server() ServerConfig {
 	if s.Proxy != nil {
 		pc := *s.Proxy
 		s.Proxy = &pc
+	}
+	if s.OIDC != nil {
+		oc := *s.OIDC
+		oc.Scopes = slices.Clone(oc.Scopes)
+		s.OIDC = &oc
 	}
 	return s
 }

@@ -62,7 +62,7 @@ func logger(w io.Writer, level string) (*slog.Logger, error) {
 }
 
 func devCmd() *cobra.Command {
-	var addr, data, logLevel string
+	var addr, data, logLevel, keyFile string
 	c := &cobra.Command{
 		Use:   "dev",
 		Short: "Run jitd with an embedded SQLite store, a demo policy and demo users (loopback only)",
@@ -83,11 +83,14 @@ func devCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := daemon.Start(cmd.Context(), daemon.Options{PolicyPath: path, Addr: addr, DataDir: data, Dev: true, Logger: log})
+			d, err := daemon.Start(cmd.Context(), daemon.Options{PolicyPath: path, Addr: addr, DataDir: data, Dev: true, Logger: log,
+				WebSessionKeyFile: keyFile})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), `jitd dev is running at %[1]s (data in %[2]s, policy %[3]s)
+
+Web app: open %[1]s/ in a browser and sign in as a demo user.
 
 Demo users (dev tokens work only against this server, over loopback):
   alice@example.com  engineering, requester   token dev-alice
@@ -111,11 +114,12 @@ Press Ctrl-C to stop.
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address (loopback only)")
 	c.Flags().StringVar(&data, "data", ".jit", "data folder (SQLite store and the dev policy)")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	c.Flags().StringVar(&keyFile, "session-key-file", "", "file with the key that signs web sessions (default: a key made for this process)")
 	return c
 }
 
 func serveCmd() *cobra.Command {
-	var config, addr, logLevel string
+	var config, addr, logLevel, keyFile string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run jitd from a config file (policy, resources, identities, store, listen address)",
@@ -125,7 +129,7 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := daemon.Start(cmd.Context(), daemon.Options{PolicyPath: config, Addr: addr, Logger: log})
+			d, err := daemon.Start(cmd.Context(), daemon.Options{PolicyPath: config, Addr: addr, Logger: log, WebSessionKeyFile: keyFile})
 			if err != nil {
 				return err
 			}
@@ -137,6 +141,7 @@ func serveCmd() *cobra.Command {
 	c.Flags().StringVar(&config, "config", "jit.yaml", "config file")
 	c.Flags().StringVar(&addr, "addr", "", "listen address (overrides server.addr)")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	c.Flags().StringVar(&keyFile, "session-key-file", "", "file with the key that signs web sessions, at least 32 bytes; replicas need the same one (default: a key made for this process)")
 	return c
 }
 

@@ -4,26 +4,32 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/jitaccess/jit"
 	jithttp "github.com/jitaccess/jit/http"
 	"github.com/jitaccess/jit/metrics"
+	"github.com/jitaccess/jit/oidc"
 	"github.com/jitaccess/jit/policy"
 	"github.com/jitaccess/jit/proxyauth"
 	"github.com/jitaccess/jit/scheduler"
 	"github.com/jitaccess/jit/store/postgres"
 	"github.com/jitaccess/jit/store/sqlite"
+	"github.com/jitaccess/jit/web"
 	"github.com/jitaccess/jit/workflow"
 
 	// Providers register themselves by type name.
@@ -67,6 +73,17 @@ type Options struct {
 	// Postgres, when set, overrides the policy's store with this
 	// PostgreSQL DSN (tests run the same server on both stores).
 	Postgres string
+	// WebSessionKeyFile names a file holding the key that signs the web
+	// app's sessions (at least 32 bytes; surrounding white space is
+	// ignored). Replicas behind one load balancer need the same file.
+	// Empty: a key is made for this process, so sessions end when it
+	// stops and are not accepted by other replicas.
+	WebSessionKeyFile string
+	// WebLogin, if set, signs people in to the web app through an
+	// identity provider; WebLoginName is the provider's name on the
+	// sign-in button.
+	WebLogin     web.Login
+	WebLoginName string
 }
 
 // Daemon is a running jitd.
@@ -130,6 +147,26 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	srvCfg := pol.Server()
+	if oc := srvCfg.OIDC; oc != nil && o.WebLogin == nil {
+		// OIDC sign-in for the web app. Discovery is retried later when
+		// the provider is down now, so jitd starts either way.
+		secret, err := oc.ClientSecret()
+		if err != nil {
+			return nil, err
+		}
+		login, err := oidc.New(ctx, oidc.Config{
+			Issuer: oc.Issuer, ClientID: oc.ClientID, ClientSecret: secret, RedirectURL: oc.RedirectURL,
+			Scopes: oc.Scopes, EmailClaim: oc.EmailClaim, GroupsClaim: oc.GroupsClaim,
+			AllowUnverifiedEmail: oc.AllowUnverifiedEmail, Clock: o.Clock, Logger: o.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("server.oidc: %w", err)
+		}
+		o.WebLogin = login
+		if o.WebLoginName == "" {
+			o.WebLoginName = oc.Name
+		}
+	}
 	addr := srvCfg.Addr
 	if o.Addr != "" {
 		addr = o.Addr
@@ -175,16 +212,25 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	if o.Dev {
 		auths = append(auths, jithttp.DevTokens{Tokens: DevTokens, Resolve: svc.ResolveIdentity})
 	}
+	// The web app takes only the proxy's assertion from the request
+	// itself: browsers carry no API tokens.
+	var webAuths []web.Authenticator
 	if px := srvCfg.Proxy; px != nil {
 		v, err := proxyauth.New(proxyauth.Config{Header: px.Header, JWKSURL: px.JWKSURL, Issuer: px.Issuer, Audience: px.Audience,
 			EmailClaim: px.EmailClaim, GroupsClaim: px.GroupsClaim, Clock: o.Clock})
 		if err != nil {
 			return nil, fmt.Errorf("server.proxy: %w", err)
 		}
-		auths = append(auths, jithttp.ProxyJWT{Verifier: v, Header: px.Header, Resolve: svc.ResolveIdentity})
+		proxy := jithttp.ProxyJWT{Verifier: v, Header: px.Header, Resolve: svc.ResolveIdentity}
+		auths = append(auths, proxy)
+		webAuths = append(webAuths, proxy)
 	}
 	api, err := jithttp.New(jithttp.Config{Service: svc, Authenticators: auths, Logger: o.Logger, Metrics: m,
 		WritesPerMinute: srvCfg.RateLimit.WritesPerMinute, Burst: srvCfg.RateLimit.Burst, Clock: o.Clock})
+	if err != nil {
+		return nil, err
+	}
+	webApp, err := newWeb(o, svc, srvCfg, webAuths)
 	if err != nil {
 		return nil, err
 	}
@@ -197,8 +243,11 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	d := &Daemon{
 		URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), Service: svc, Store: st, Policy: holder, Metrics: m,
 		cancel: cancel, log: o.Logger,
-		srv: &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+		srv: &http.Server{Handler: mount(api.Handler(), webApp.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
 	}
+	// Live-update streams never go idle; end them so that Shutdown need
+	// not wait out its timeout.
+	d.srv.RegisterOnShutdown(webApp.Shutdown)
 	if cl, ok := st.(jit.ChangeListener); ok {
 		// Replicas sharing the store: wake this scheduler for jobs another
 		// replica enqueued, and this replica's long-polls for its changes.
@@ -285,4 +334,66 @@ func WriteDevPolicy(dir string) (string, error) {
 		return "", fmt.Errorf("write dev policy: %w", err)
 	}
 	return path, nil
+}
+
+// mount serves the API under /api/, /healthz, /readyz and /metrics, and the
+// web app at every other path.
+func mount(api, app http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range []string{"/api/", "/api", "/healthz", "/readyz", "/metrics"} {
+		mux.Handle(p, api)
+	}
+	mux.Handle("/", app)
+	return mux
+}
+
+// newWeb builds the web app: its session key from o.WebSessionKeyFile or
+// made for this process, the development sign-in for `jitd dev`, Secure
+// cookies and the trusted origin when server.base_url is https.
+func newWeb(o Options, svc *workflow.Service, srv policy.ServerConfig, auths []web.Authenticator) (*web.Server, error) {
+	key, err := sessionKey(o)
+	if err != nil {
+		return nil, err
+	}
+	cfg := web.Config{Service: svc, SessionKey: key, Authenticators: auths, Login: o.WebLogin, LoginName: o.WebLoginName,
+		Resolve: svc.ResolveIdentity, Logger: o.Logger, Clock: o.Clock}
+	if o.Dev {
+		for _, email := range DevTokens {
+			cfg.DevUsers = append(cfg.DevUsers, email)
+		}
+		slices.Sort(cfg.DevUsers)
+	}
+	if u, err := url.Parse(srv.BaseURL); err == nil && u.Scheme == "https" && u.Host != "" {
+		cfg.SecureCookies = true
+		cfg.TrustedOrigins = []string{"https://" + u.Host}
+	}
+	return web.New(cfg)
+}
+
+// sessionKey reads the web session key file, or makes a key for this
+// process when none is named.
+func sessionKey(o Options) ([]byte, error) {
+	if o.WebSessionKeyFile == "" {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("make a web session key: %w", err)
+		}
+		if !o.Dev {
+			o.Logger.Warn("web sessions are signed with a key made for this process: they end when it stops, and other replicas refuse them; name a shared key file with --session-key-file")
+		}
+		return key, nil
+	}
+	b, err := os.ReadFile(o.WebSessionKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("read web session key: %w", err)
+	}
+	key := bytes.TrimSpace(b)
+	if len(key) < web.MinSessionKeyLen {
+		return nil, fmt.Errorf("web session key file %s holds %d bytes; at least %d are needed (make one with: head -c 32 /dev/urandom | base64 > %s)",
+			o.WebSessionKeyFile, len(key), web.MinSessionKeyLen, o.WebSessionKeyFile)
+	}
+	if fi, err := os.Stat(o.WebSessionKeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		o.Logger.Warn("the web session key file is readable by other users; anyone who reads it can sign in as anyone", "file", o.WebSessionKeyFile)
+	}
+	return key, nil
 }

@@ -26,6 +26,9 @@ type Options struct {
 	// Postgres runs the server on this PostgreSQL DSN instead of SQLite
 	// (see pgtest.NewDatabase).
 	Postgres string
+	// Addr is the listen address (default a random loopback port); tests
+	// whose policy must name jitd's own URL pick the port first.
+	Addr string
 }
 
 // Server is a running jitd for one test.
@@ -61,8 +64,11 @@ func Start(t testing.TB, o Options) *Server {
 			o.Logger = slog.New(slog.DiscardHandler)
 		}
 	}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
 	d, err := daemon.Start(context.Background(), daemon.Options{
-		PolicyPath: path, Addr: "127.0.0.1:0", DataDir: dir, Dev: true, Logger: o.Logger, Clock: o.Clock,
+		PolicyPath: path, Addr: o.Addr, DataDir: dir, Dev: true, Logger: o.Logger, Clock: o.Clock,
 		WatchInterval: 50 * time.Millisecond, SchedulerMaxSleep: 200 * time.Millisecond, Postgres: o.Postgres,
 	})
 	if err != nil {
