@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -323,6 +324,12 @@ var activityStatuses = []statusChoice{
 }
 
 func (s *Server) activity(w http.ResponseWriter, r *http.Request) {
+	if who := me(r); !who.Admin && !s.svc.Policy().MayApprove(who) {
+		// The page is for people who approve; the service would only
+		// show such a person their own requests anyway.
+		s.errorPage(w, r, http.StatusForbidden, jit.Errorf(jit.ECodeForbidden, "the activity page is for approvers and admins"))
+		return
+	}
 	s.renderActivity(w, r, http.StatusOK, nil)
 }
 
@@ -622,8 +629,10 @@ func (s *Server) verification(ctx context.Context, fresh bool) (*verifyResult, e
 
 type policyView struct {
 	Resources []resourceView
-	Explain   explainForm
-	Admin     bool
+	// Rules are every rule of the policy in plain words.
+	Rules   []ruleView
+	Explain explainForm
+	Admin   bool
 }
 
 type resourceView struct {
@@ -652,7 +661,7 @@ func (s *Server) policyPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	pv := &policyView{Admin: who.Admin}
+	pv := &policyView{Admin: who.Admin, Rules: ruleViews(p.Rules())}
 	for _, res := range p.Resources() {
 		rv := resourceView{ResourceInfo: res}
 		// Settings may hold addresses and environment variable names;
@@ -709,4 +718,63 @@ func (s *Server) policyPage(w http.ResponseWriter, r *http.Request) {
 	}
 	pv.Explain = ef
 	s.render(w, r, status, "policy", &pageData{Title: "Policy", Nav: "policy", Content: pv})
+}
+
+// ruleView is one rule in plain words.
+type ruleView struct {
+	Name, Description   string
+	Who, What, Approval string
+	Conditions          []string
+}
+
+func ruleViews(rules []policy.RuleSummary) []ruleView {
+	out := make([]ruleView, 0, len(rules))
+	for _, r := range rules {
+		v := ruleView{Name: r.Name, Description: r.Description}
+		var who []string
+		if r.Everyone {
+			who = append(who, "everyone")
+		}
+		if len(r.Groups) > 0 {
+			who = append(who, "members of "+strings.Join(r.Groups, ", "))
+		}
+		if len(r.Users) > 0 {
+			who = append(who, strings.Join(r.Users, ", "))
+		}
+		v.Who = strings.Join(who, "; ")
+		access := "any access level"
+		if r.Access != nil {
+			access = strings.Join(r.Access, " or ") + " access"
+		}
+		v.What = fmt.Sprintf("%s to %s for up to %s", access, strings.Join(r.Resources, ", "), policy.FormatDuration(r.MaxDuration))
+		switch {
+		case r.ReasonPattern != "":
+			v.What += ", with a reason matching " + r.ReasonPattern
+		case r.ReasonRequired:
+			v.What += ", with a reason"
+		}
+		n := "approval"
+		if r.Approvals != 1 {
+			n = "approvals"
+		}
+		v.Approval = fmt.Sprintf("%d %s from %s", r.Approvals, n, approversText(r.Approvers))
+		if r.SelfApproval {
+			v.Approval += " (requesters may approve their own)"
+		}
+		if r.AutoApprove {
+			auto := "approved automatically"
+			if r.AutoApproveMax > 0 {
+				auto += " for up to " + policy.FormatDuration(r.AutoApproveMax)
+			}
+			if r.AutoApproveIf != "" {
+				auto += " when " + r.AutoApproveIf
+			}
+			v.Approval = auto + "; otherwise " + v.Approval
+		}
+		if r.Condition != "" {
+			v.Conditions = append(v.Conditions, r.Condition)
+		}
+		out = append(out, v)
+	}
+	return out
 }

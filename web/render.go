@@ -166,6 +166,9 @@ type pageData struct {
 type meView struct {
 	Email, Name string
 	Admin       bool
+	// Approver is true for people who could approve under some rule
+	// (admins included): they see the Activity page.
+	Approver bool
 	// CanLogout is false for people a proxy signs in.
 	CanLogout bool
 }
@@ -202,7 +205,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		pd.Path = "/"
 	}
 	if v.signedIn() {
-		pd.Me = &meView{Email: v.id.Email, Name: s.svc.Policy().DisplayName(v.id.Email), Admin: v.id.Admin, CanLogout: v.sess != nil}
+		p := s.svc.Policy()
+		pd.Me = &meView{Email: v.id.Email, Name: p.DisplayName(v.id.Email), Admin: v.id.Admin,
+			Approver: v.id.Admin || p.MayApprove(v.id), CanLogout: v.sess != nil}
 		pd.CSRF = s.keys.csrfToken(v)
 	}
 	if pd.Notice == nil {

@@ -491,6 +491,12 @@ func TestApproveAndDeny(t *testing.T) {
 	for name, b := range map[string]*browser{"alice": alice, "carol": carol} {
 		for _, path := range []string{"/approvals", "/requests/" + r.ID, "/activity"} {
 			p := b.get(path)
+			if name == "alice" && path == "/activity" {
+				if p.status != http.StatusForbidden {
+					t.Fatalf("alice GET /activity: %d, want 403", p.status)
+				}
+				continue
+			}
 			if p.status != http.StatusOK {
 				t.Fatalf("%s GET %s: %d", name, path, p.status)
 			}
@@ -655,13 +661,27 @@ func TestPagesForTheRightPeople(t *testing.T) {
 	carol := e.signIn("carol@example.com")
 	dave := e.signIn("dave@example.com")
 
-	// Everyone signed in has Access, Approvals, Activity and Policy.
+	// Everyone signed in has Access, Approvals and Policy.
 	for name, b := range map[string]*browser{"alice": alice, "bob": bob, "carol": carol, "dave": dave} {
-		for _, path := range []string{"/", "/approvals", "/activity", "/policy"} {
+		for _, path := range []string{"/", "/approvals", "/policy"} {
 			if p := b.get(path); p.status != http.StatusOK {
 				t.Errorf("%s GET %s: %d", name, path, p.status)
 			}
 		}
+	}
+	// Activity is for approvers and admins: hidden from the others'
+	// navigation and refused to them.
+	for name, b := range map[string]*browser{"bob": bob, "carol": carol} {
+		if p := b.get("/activity"); p.status != http.StatusOK {
+			t.Errorf("%s GET /activity: %d", name, p.status)
+		}
+		mustContain(t, name+"'s navigation", b.get("/").body, `href="/activity"`)
+	}
+	for name, b := range map[string]*browser{"alice": alice, "dave": dave} {
+		if p := b.get("/activity"); p.status != http.StatusForbidden {
+			t.Errorf("%s GET /activity: %d, want 403", name, p.status)
+		}
+		mustNotContain(t, name+"'s navigation", b.get("/").body, `href="/activity"`)
 	}
 	// The audit log is for admins: hidden from the others' navigation and
 	// refused to them.
@@ -691,7 +711,6 @@ func TestPagesForTheRightPeople(t *testing.T) {
 		t.Errorf("bad id: %d", p.status)
 	}
 	// Activity shows each only what the service lets them see.
-	mustNotContain(t, "dave's activity", dave.get("/activity").body, r.ID)
 	mustContain(t, "bob's activity", bob.get("/activity").body, r.ID)
 	mustContain(t, "carol's activity", carol.get("/activity?person=alice@example.com&resource=demo-app&status=pending").body, r.ID)
 	mustNotContain(t, "carol's filtered activity", carol.get("/activity?person=bob@example.com").body, r.ID)
@@ -758,6 +777,9 @@ func TestPolicyPageAndExplain(t *testing.T) {
 	mustContain(t, "policy page", p.body, "demo-app", "Demo internal web app", "You may request it at user, admin for up to 8h",
 		"engineers-demo-app", "sales-app", "No rule lets you request it.", `href="/?resource=demo-app#request"`)
 	mustNotContain(t, "policy page", p.body, "demo.localhost", `id="x-as"`)
+	// Every rule in plain words, also those that do not cover alice.
+	mustContain(t, "policy rules", p.body, `id="rules-h"`, `id="rule-engineers-demo-app"`, `id="rule-sales-app"`,
+		"<strong>Who:</strong> members of engineering", "1 approval from group sre")
 	p = alice.get("/policy?resource=demo-app&duration=2h&reason=INC-1")
 	mustContain(t, "explain", p.body, "<strong>Allowed</strong> by rule engineers-demo-app", "needs 1 approval from group sre", "bob@example.com")
 	p = alice.get("/policy?resource=demo-app&duration=9h")
