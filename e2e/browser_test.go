@@ -181,6 +181,14 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("alice's page was reloaded to show the change (%v)", err)
 	}
 	shot(alice, "access.png")
+	// At phone width the page still fits: nothing scrolls sideways.
+	run(alice, "phone width", chromedp.EmulateViewport(390, 844))
+	fits, err := chromedp.Run(alice, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+	if err != nil || !fits {
+		t.Fatalf("the Access page scrolls sideways at 390 px (%v)", err)
+	}
+	shot(alice, "access-phone.png")
+	run(alice, "laptop width", chromedp.EmulateReset())
 	r, err := api.Get(ctx, id)
 	if err != nil || r.Status != jit.StatusActive {
 		t.Fatalf("request %s: %+v, %v; want active", id, r, err)
