@@ -18,6 +18,9 @@ const (
 	// one for the whole deployment (no request); each run schedules the
 	// next, and its lease keeps replicas from running it twice at once.
 	JobReconcile JobKind = "reconcile"
+	// JobNotify delivers one Notification (its Payload, JSON) to one sink
+	// (Key "notify:<sink>:<notification ID>"), retried with backoff.
+	JobNotify JobKind = "notify"
 )
 
 // Job is a durable unit of work. Provider calls run only from jobs, never
@@ -37,6 +40,10 @@ type Job struct {
 	LeaseOwner string    `json:"lease_owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Payload is the job's own data (JSON), for kinds that need more than
+	// a request ID (JobNotify). It never holds a secret. A merge of two
+	// jobs with one key keeps the first one's payload.
+	Payload []byte `json:"payload,omitempty"`
 }
 
 // JobKey is the key of the job of kind k for request id.
