@@ -16,6 +16,9 @@ type Metrics struct {
 	RequestsByStatus *prometheus.GaugeVec
 	// Transitions counts state changes by the status entered.
 	Transitions *prometheus.CounterVec
+	// Notifications counts notification deliveries by sink and outcome
+	// (ok, retry, dropped).
+	Notifications *prometheus.CounterVec
 	// JobDuration observes how long jobs take, by kind and outcome.
 	JobDuration *prometheus.HistogramVec
 	// JobLatency observes how late a job started after it was due.
@@ -83,6 +86,9 @@ func New() *Metrics {
 		PolicyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jit_policy_reloads_total", Help: "Policy reloads by outcome.",
 		}, []string{"outcome"}),
+		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jit_notifications_total", Help: "Notification deliveries by sink and outcome (ok, retry, dropped).",
+		}, []string{"sink", "outcome"}),
 		DriftFound: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jit_drift_found_total", Help: "Differences the reconciler found between the store and targets, by kind and resource.",
 		}, []string{"kind", "resource"}),
@@ -92,7 +98,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.RequestsByStatus, m.Transitions, m.JobDuration, m.JobLatency, m.ExpiryLag,
 		m.Overdue, m.ProviderCalls, m.ProviderDuration, m.HTTPRequests, m.HTTPDuration,
-		m.PolicyReloads, m.DriftFound,
+		m.PolicyReloads, m.DriftFound, m.Notifications,
 	)
 	return m
 }

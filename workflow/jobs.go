@@ -24,6 +24,8 @@ func (s *Service) RunJob(ctx context.Context, j jit.Job) error {
 		return s.runLapse(ctx, j)
 	case jit.JobReconcile:
 		return s.runReconcile(ctx, j)
+	case jit.JobNotify:
+		return s.runNotify(ctx, j)
 	default:
 		s.log.Error("dropping job of unknown kind", "job", j.ID, "kind", j.Kind)
 		return s.finishJob(ctx, j, nil)

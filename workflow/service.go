@@ -31,8 +31,15 @@ type Config struct {
 	Wake func()
 	// NewID returns a new request ID; the default is "req_" + a UUIDv7.
 	NewID func() string
-	// ProviderTimeout bounds each provider call (default 30s).
+	// ProviderTimeout bounds each provider call (default 30s), and each
+	// notification delivery.
 	ProviderTimeout time.Duration
+	// Notifiers are the sinks every notifiable change is told to (Slack,
+	// email, each webhook endpoint); names must be distinct.
+	Notifiers []jit.Notifier
+	// RemindBefore is how long before expiry active access is reminded
+	// of (0: no reminders).
+	RemindBefore time.Duration
 }
 
 func (c *Config) validate() error {
@@ -56,6 +63,13 @@ func (c *Config) validate() error {
 	}
 	if c.ProviderTimeout <= 0 {
 		c.ProviderTimeout = 30 * time.Second
+	}
+	seen := map[string]bool{}
+	for _, n := range c.Notifiers {
+		if n == nil || n.Name() == "" || seen[n.Name()] {
+			return errors.New("workflow: Config.Notifiers must be non-nil with distinct, non-empty names")
+		}
+		seen[n.Name()] = true
 	}
 	return nil
 }
@@ -172,7 +186,29 @@ func (s *Service) NoteChange(n jit.ChangeNotice) {
 
 // apply commits c and tells waiters and metrics about the new state.
 func (s *Service) apply(ctx context.Context, c *jit.Change) error {
-	if err := s.store.Apply(ctx, c); err != nil {
+	if c.Request != nil && len(s.cfg.Notifiers) > 0 {
+		// Told in the same transaction as the change itself, so that a
+		// change is never lost to its notifications nor told twice.
+		version := c.Request.Version + 1
+		jobs, err := s.notificationJobs(c, version, s.clock.Now())
+		if err != nil {
+			return err
+		}
+		if c.Request.Status == jit.StatusActive && c.Request.ExpiresAt != nil && hasAction(c.Events, jit.ActionGrant) {
+			rs, err := s.reminderJobs(c.Request, version, *c.Request.ExpiresAt, s.clock.Now())
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, rs...)
+		}
+		// A copy: a retry of the change after a conflict starts afresh.
+		cc := *c
+		cc.Enqueue = append(append([]jit.Job(nil), c.Enqueue...), jobs...)
+		if err := s.store.Apply(ctx, &cc); err != nil {
+			return err
+		}
+		copy(c.Events, cc.Events)
+	} else if err := s.store.Apply(ctx, c); err != nil {
 		return err
 	}
 	if c.Request != nil {
@@ -755,4 +791,14 @@ func (s *Service) Ready(ctx context.Context) error {
 	}
 	_, err := s.store.ListAudit(ctx, jit.AuditFilter{Limit: 1})
 	return err
+}
+
+// hasAction reports whether events hold one with action.
+func hasAction(events []jit.AuditEvent, action string) bool {
+	for _, ev := range events {
+		if ev.Action == action {
+			return true
+		}
+	}
+	return false
 }

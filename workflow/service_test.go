@@ -151,6 +151,12 @@ rules:
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the service's Config adjusted by configure.
+func newEnvWith(t *testing.T, configure func(*workflow.Config)) *env {
+	t.Helper()
 	res := strings.NewReplacer("/", "-", " ", "-").Replace(strings.ToLower(t.Name()))
 	// A fresh target per run, also when a test runs again (-count).
 	targets.Store(res, &target{access: map[string]time.Time{}})
@@ -165,7 +171,11 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	holder := policy.NewHolder(pol)
-	svc, err := workflow.New(workflow.Config{Store: st, Policy: holder, Clock: clk})
+	cfg := workflow.Config{Store: st, Policy: holder, Clock: clk}
+	if configure != nil {
+		configure(&cfg)
+	}
+	svc, err := workflow.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

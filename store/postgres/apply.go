@@ -34,11 +34,11 @@ const (
 	lockHeadQuery  = `SELECT seq, hash FROM audit_head FOR UPDATE`
 	moveHeadQuery  = `UPDATE audit_head SET seq = $1, hash = $2`
 	deleteJobQuery = `DELETE FROM jobs WHERE key = $1`
-	// A merge keeps the existing row (its ID, attempts, last error and
-	// lease) and only moves it earlier.
+	// A merge keeps the existing row (its ID, attempts, last error, lease
+	// and payload) and only moves it earlier.
 	upsertJobQuery = `INSERT INTO jobs (key, kind, request_id, run_at, attempt, last_error,
-			lease_owner, lease_until, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, '', NULL, $7)
+			lease_owner, lease_until, created_at, payload)
+		VALUES ($1, $2, $3, $4, $5, $6, '', NULL, $7, $8)
 		ON CONFLICT (key) DO UPDATE SET run_at = LEAST(jobs.run_at, excluded.run_at)`
 	insertTokenQuery = `INSERT INTO tokens (id, email, name, hash, created_at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`
@@ -140,7 +140,7 @@ func (s *Store) queueJobs(b *pgx.Batch, ops []*applyOp) {
 		if created.IsZero() {
 			created = now
 		}
-		b.Queue(upsertJobQuery, j.Key, string(j.Kind), j.RequestID, ts(j.RunAt), j.Attempt, j.LastError, ts(created))
+		b.Queue(upsertJobQuery, j.Key, string(j.Kind), j.RequestID, ts(j.RunAt), j.Attempt, j.LastError, ts(created), jobPayload(j.Payload))
 	}
 }
 

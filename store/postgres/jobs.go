@@ -21,7 +21,7 @@ const (
 	maxLastError = 4096
 )
 
-const jobCols = `id, key, kind, request_id, run_at, attempt, last_error, lease_owner, lease_until, created_at`
+const jobCols = `id, key, kind, request_id, run_at, attempt, last_error, lease_owner, lease_until, created_at, payload`
 
 // claimQuery leases due jobs in one statement. The CTE picks the jobs
 // claimable at $1 from the jobs_due index (a range scan over due_at <= $1
@@ -39,7 +39,7 @@ const claimQuery = `WITH due AS (
 	UPDATE jobs AS j SET lease_owner = $3, lease_until = $4
 	FROM due WHERE j.id = due.id
 	RETURNING j.id, j.key, j.kind, j.request_id, j.run_at, j.attempt, j.last_error,
-		j.lease_owner, j.lease_until, j.created_at, due.due_at`
+		j.lease_owner, j.lease_until, j.created_at, j.payload, due.due_at`
 
 // retryQuery and renewQuery change the job only while owner holds it, and
 // say in the same statement (one snapshot) whether the job exists, so that
@@ -65,7 +65,7 @@ func scanJob(row pgx.Row, extra ...any) (jit.Job, error) {
 		leaseUntil     *time.Time
 	)
 	dest := append([]any{&j.ID, &j.Key, &kind, &j.RequestID, &runAt, &j.Attempt, &j.LastError,
-		&j.LeaseOwner, &leaseUntil, &created}, extra...)
+		&j.LeaseOwner, &leaseUntil, &created, &j.Payload}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return jit.Job{}, err
 	}
@@ -221,4 +221,13 @@ func (s *Store) ListJobs(ctx context.Context, kind jit.JobKind, limit int) ([]ji
 		return nil, mapReadErr("list jobs", err)
 	}
 	return out, nil
+}
+
+// jobPayload is the value stored for a job's payload: NULL when it has
+// none, so that an empty payload and a missing one read back alike (nil).
+func jobPayload(p []byte) any {
+	if len(p) == 0 {
+		return nil
+	}
+	return p
 }

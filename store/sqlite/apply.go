@@ -32,9 +32,11 @@ const (
 			source_kind, source_ip, source_ua, details, prev_hash, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	deleteJobQuery = `DELETE FROM jobs WHERE key = ?`
+	// A merge keeps the existing row (its ID, attempts, last error, lease
+	// and payload) and only moves it earlier.
 	upsertJobQuery = `INSERT INTO jobs (key, kind, request_id, run_at, attempt, last_error,
-			lease_owner, lease_until, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, '', NULL, ?)
+			lease_owner, lease_until, created_at, payload)
+		VALUES (?, ?, ?, ?, ?, ?, '', NULL, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET run_at = min(jobs.run_at, excluded.run_at)`
 	insertTokenQuery = `INSERT INTO tokens (id, email, name, hash, created_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
@@ -303,14 +305,14 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, ev *jit.AuditEvent)
 }
 
 // upsertJob enqueues j; when its key exists, one job remains, due at the
-// earlier time, with its attempts and lease kept.
+// earlier time, with its attempts, lease and payload kept.
 func (s *Store) upsertJob(ctx context.Context, tx *sql.Tx, j jit.Job) error {
 	created := j.CreatedAt
 	if created.IsZero() {
 		created = s.cfg.Clock.Now()
 	}
 	_, err := s.ws.txExec(ctx, tx, upsertJobQuery,
-		j.Key, string(j.Kind), j.RequestID, j.RunAt.UnixMicro(), j.Attempt, j.LastError, created.UnixMicro())
+		j.Key, string(j.Kind), j.RequestID, j.RunAt.UnixMicro(), j.Attempt, j.LastError, created.UnixMicro(), jobPayload(j.Payload))
 	if err != nil {
 		return fmt.Errorf("sqlite: enqueue job %s: %w", j.Key, err)
 	}

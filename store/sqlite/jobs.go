@@ -20,7 +20,7 @@ const (
 	maxLastError = 4096
 )
 
-const jobCols = `id, key, kind, request_id, run_at, attempt, last_error, lease_owner, lease_until, created_at`
+const jobCols = `id, key, kind, request_id, run_at, attempt, last_error, lease_owner, lease_until, created_at, payload`
 
 // Queries whose plans a test checks: claiming and finding the next due job
 // must be index range scans whose cost grows with the jobs due, not with
@@ -53,7 +53,7 @@ func scanJob(sc rowScanner) (jit.Job, error) {
 		created    int64
 	)
 	if err := sc.Scan(&j.ID, &j.Key, &kind, &j.RequestID, &runAt, &j.Attempt, &j.LastError,
-		&j.LeaseOwner, &leaseUntil, &created); err != nil {
+		&j.LeaseOwner, &leaseUntil, &created, &j.Payload); err != nil {
 		return jit.Job{}, err
 	}
 	j.Kind = jit.JobKind(kind)
@@ -225,4 +225,13 @@ func (s *Store) ListJobs(ctx context.Context, kind jit.JobKind, limit int) ([]ji
 		return nil, fmt.Errorf("sqlite: list jobs: %w", err)
 	}
 	return out, nil
+}
+
+// jobPayload is the value stored for a job's payload: NULL when it has
+// none, so that an empty payload and a missing one read back alike (nil).
+func jobPayload(p []byte) any {
+	if len(p) == 0 {
+		return nil
+	}
+	return p
 }

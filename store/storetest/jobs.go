@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -368,4 +369,59 @@ func testListJobs(t *testing.T, s jit.Store) {
 	if len(js) != 4 || !sorted {
 		t.Fatalf("ListJobs after claiming = %v, want all 4 by run time", jobKeys(js))
 	}
+}
+
+// testJobPayload checks that a job's payload is stored as given and comes
+// back from ListJobs and ClaimJobs; that no payload (nil or empty) comes
+// back empty; and that a merge keeps the first job's payload, as it keeps
+// the rest of the row.
+func testJobPayload(t *testing.T, s jit.Store) {
+	ctx := context.Background()
+	first := []byte(`{"sink":"chat","text":"grant ready ✓","n":1}`)
+	withPayload := func(j jit.Job, p []byte) jit.Job { j.Payload = p; return j }
+	notify := withPayload(jit.Job{Key: "notify:chat:n-1", Kind: jit.JobNotify, RunAt: t0.Add(2 * time.Minute)}, first)
+	enqueue(t, s,
+		notify,
+		jit.NewJob(jit.JobGrant, "req-nil", t0),
+		withPayload(jit.NewJob(jit.JobLapse, "req-empty", t0.Add(time.Minute)), []byte{}),
+	)
+	want := map[string][]byte{notify.Key: first, "grant:req-nil": nil, "lapse:req-empty": nil}
+	check := func(what string, js []jit.Job) {
+		t.Helper()
+		if len(js) != len(want) {
+			t.Fatalf("%s: jobs %v, want %d", what, jobKeys(js), len(want))
+		}
+		for _, j := range js {
+			w, ok := want[j.Key]
+			if !ok {
+				t.Fatalf("%s: unexpected job %s", what, j.Key)
+			}
+			if !bytes.Equal(j.Payload, w) {
+				t.Errorf("%s: job %s payload %q, want %q", what, j.Key, j.Payload, w)
+			}
+		}
+	}
+	check("listed", listJobs(t, s))
+
+	// A merge moves the job earlier but keeps its payload; so does one
+	// that brings none.
+	enqueue(t, s, withPayload(notify, []byte(`{"sink":"chat","text":"other","n":2}`)))
+	notify.RunAt = t0.Add(time.Minute)
+	enqueue(t, s, withPayload(notify, nil))
+	js, err := s.ListJobs(ctx, jit.JobNotify, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(js) != 1 || !js[0].RunAt.Equal(micro(notify.RunAt)) {
+		t.Fatalf("after merges: %+v, want one notify job due %v", js, notify.RunAt)
+	}
+	check("listed after merges", listJobs(t, s))
+	check("claimed", claim(t, s, "w1", t0.Add(time.Hour), time.Minute, 10))
+
+	// A payload given to a job enqueued again after its deletion is the
+	// new one: only a merge keeps the old.
+	second := []byte(`{"sink":"chat","text":"again","n":3}`)
+	apply(t, s, &jit.Change{DeleteJobs: []string{notify.Key}, Enqueue: []jit.Job{withPayload(notify, second)}})
+	want[notify.Key] = second
+	check("listed after replace", listJobs(t, s))
 }

@@ -62,6 +62,7 @@ func Run(t *testing.T, open Opener) {
 		{"RenewLease", testRenewLease},
 		{"NextJobAt", testNextJobAt},
 		{"ListJobs", testListJobs},
+		{"JobPayload", testJobPayload},
 		{"Tokens", testTokens},
 		{"QueryRoundTrip", testQueryRoundTrip},
 		{"EmptyPrivileges", testEmptyPrivileges},
