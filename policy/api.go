@@ -145,6 +145,8 @@ type ServerConfig struct {
 	OIDC *OIDCConfig
 	// BaseURL is the public URL of jitd (for links), optional.
 	BaseURL string
+	// Notifications says who is told about changes (nil: nobody).
+	Notifications *NotificationsConfig
 }
 
 type StoreConfig struct {
