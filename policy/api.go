@@ -26,6 +26,12 @@ type Input struct {
 	// before it is written): an empty reason then does not refuse a rule,
 	// and the explanation says what reason the rule needs.
 	ReasonUnknown bool
+	// OnCall holds the answers to the on-call lookups OnCallQueries listed
+	// for this input, by OnCallQuery.Key. Decide never looks anything up
+	// itself: a rule whose auto_approve has oncall approves automatically
+	// only when its answer is here and says the requester is on call; a
+	// missing answer or one with an error means normal approval.
+	OnCall map[string]OnCallAnswer
 }
 
 // Decision is the outcome of Policy.Decide.
@@ -52,6 +58,10 @@ type Decision struct {
 	// approve this requester's request.
 	ApproverEmails []string `json:"approver_emails,omitempty"`
 	SelfApproval   bool     `json:"self_approval"`
+	// OnCall says where and until when the requester is on call, when the
+	// request is approved automatically because they are (a rule's
+	// auto_approve.oncall); nil otherwise.
+	OnCall *OnCallResult `json:"oncall,omitempty"`
 	// Explanation is a human-readable trace: which rules were considered
 	// and why each matched or not.
 	Explanation []string `json:"explanation"`
@@ -147,6 +157,9 @@ type ServerConfig struct {
 	BaseURL string
 	// Notifications says who is told about changes (nil: nobody).
 	Notifications *NotificationsConfig
+	// PagerDuty, when set, is where on-call lookups for automatic
+	// approval go (rules with auto_approve.oncall need it).
+	PagerDuty *PagerDutyConfig
 }
 
 type StoreConfig struct {

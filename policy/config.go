@@ -296,6 +296,7 @@ func (d *decoder) server(n *yaml.Node) ServerConfig {
 		},
 		"proxy":         func(v *yaml.Node) { s.Proxy = d.proxy(v) },
 		"notifications": func(v *yaml.Node) { s.Notifications = d.notifications(v) },
+		"pagerduty":     func(v *yaml.Node) { s.PagerDuty = d.pagerDuty(v) },
 		"oidc": func(v *yaml.Node) {
 			oidcLine = d.keyLine
 			s.OIDC, redirectGiven = d.oidc(v)

@@ -226,42 +226,49 @@ rules:
 			if tt.src == "" {
 				want = map[int][]string{1: {"the file is empty"}}
 			}
-			_, err := Parse("jit.yaml", []byte(tt.src))
-			var le *LoadError
-			if !errors.As(err, &le) {
-				t.Fatalf("Parse error %v (%T), want a *LoadError", err, err)
-			}
-			if le.File != "jit.yaml" {
-				t.Errorf("File %q", le.File)
-			}
-			got := map[int][]string{}
-			for _, p := range le.Problems {
-				got[p.Line] = append(got[p.Line], p.Message)
-			}
-			for line, subs := range want {
-				for _, sub := range subs {
-					i := slices.IndexFunc(got[line], func(m string) bool { return strings.Contains(m, sub) })
-					if i < 0 {
-						t.Errorf("line %d: no problem containing %q; problems on it: %q", line, sub, got[line])
-						continue
-					}
-					got[line] = slices.Delete(got[line], i, i+1)
-				}
-			}
-			for line, msgs := range got {
-				for _, m := range msgs {
-					t.Errorf("unexpected problem on line %d: %s", line, m)
-				}
-			}
-			if t.Failed() {
-				t.Logf("all problems:\n%v", err)
-			}
-			for _, p := range le.Problems {
-				if !strings.Contains(err.Error(), "jit.yaml:"+strconv.Itoa(p.Line)+": "+p.Message) {
-					t.Errorf("Error() lacks %d: %s", p.Line, p.Message)
-				}
-			}
+			checkProblems(t, tt.src, want)
 		})
+	}
+}
+
+// checkProblems parses src and checks that it fails with exactly the
+// problems want names: per line, one problem containing each text.
+func checkProblems(t *testing.T, src string, want map[int][]string) {
+	t.Helper()
+	_, err := Parse("jit.yaml", []byte(src))
+	var le *LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("Parse error %v (%T), want a *LoadError", err, err)
+	}
+	if le.File != "jit.yaml" {
+		t.Errorf("File %q", le.File)
+	}
+	got := map[int][]string{}
+	for _, p := range le.Problems {
+		got[p.Line] = append(got[p.Line], p.Message)
+	}
+	for line, subs := range want {
+		for _, sub := range subs {
+			i := slices.IndexFunc(got[line], func(m string) bool { return strings.Contains(m, sub) })
+			if i < 0 {
+				t.Errorf("line %d: no problem containing %q; problems on it: %q", line, sub, got[line])
+				continue
+			}
+			got[line] = slices.Delete(got[line], i, i+1)
+		}
+	}
+	for line, msgs := range got {
+		for _, m := range msgs {
+			t.Errorf("unexpected problem on line %d: %s", line, m)
+		}
+	}
+	if t.Failed() {
+		t.Logf("all problems:\n%v", err)
+	}
+	for _, p := range le.Problems {
+		if !strings.Contains(err.Error(), "jit.yaml:"+strconv.Itoa(p.Line)+": "+p.Message) {
+			t.Errorf("Error() lacks %d: %s", p.Line, p.Message)
+		}
 	}
 }
 

@@ -124,7 +124,12 @@ func (p *Policy) Decide(in Input) Decision {
 	return p.decide(&w, in)
 }
 
-func (p *Policy) decide(w *who, in Input) Decision {
+func (p *Policy) decide(w *who, in Input) Decision { return p.decideWith(w, in, nil) }
+
+// decideWith is decide; ask, when not nil, is told each on-call query whose
+// answer could change the outcome and is missing from in.OnCall (see
+// OnCallQueries).
+func (p *Policy) decideWith(w *who, in Input, ask func(*OnCallQuery)) Decision {
 	var d Decision
 	refuse := func(field, code, format string, args ...any) Decision {
 		d.Allowed, d.Code, d.Field, d.Message = false, code, field, fmt.Sprintf(format, args...)
@@ -177,6 +182,9 @@ func (p *Policy) decide(w *who, in Input) Decision {
 		failMax   time.Duration
 		chosen    *rule
 		auto      bool
+		// onCall is set when chosen approves automatically because the
+		// requester is on call.
+		onCall *OnCallResult
 	)
 	env := func() *celVars {
 		if vars == nil {
@@ -236,7 +244,14 @@ func (p *Policy) decide(w *who, in Input) Decision {
 			d.Explanation = append(d.Explanation, fmt.Sprintf("rule %s: refused: %s", r.name, strings.Join(why, "; ")))
 			continue
 		}
-		applies, autoWhy := p.autoApplies(r, in.Duration, env)
+		ao := p.autoApplies(r, in, w.email, env)
+		if ao.ask != nil && ask != nil && !auto {
+			// Only while no earlier rule approves automatically: the
+			// first rule that does decides, so later answers change
+			// nothing.
+			ask(ao.ask)
+		}
+		applies, autoWhy := ao.applies, ao.why
 		line := fmt.Sprintf("rule %s: allows (requester via %s, max_duration %s)", r.name, via, FormatDuration(r.maxDuration))
 		if applies {
 			line += ": approves automatically"
@@ -251,7 +266,7 @@ func (p *Policy) decide(w *who, in Input) Decision {
 		}
 		d.Explanation = append(d.Explanation, line)
 		if chosen == nil || (applies && !auto) {
-			chosen, auto = r, applies
+			chosen, auto, onCall = r, applies, ao.onCall
 		}
 	}
 
@@ -279,34 +294,65 @@ func (p *Policy) decide(w *who, in Input) Decision {
 	d.Approvers = append([]string(nil), chosen.approvers...)
 	d.ApproverEmails = p.approverEmails(chosen, w.email)
 	d.SelfApproval = chosen.selfApproval
-	if auto {
+	switch {
+	case auto && onCall != nil:
+		d.OnCall = onCall
+		via := "on call in PagerDuty"
+		if onCall.Via != "" {
+			via = "on call via " + onCall.Via
+		}
+		d.Explanation = append(d.Explanation, fmt.Sprintf("outcome: allowed by rule %s, approved automatically (%s)", chosen.name, via))
+	case auto:
 		d.Explanation = append(d.Explanation, fmt.Sprintf("outcome: allowed by rule %s, approved automatically", chosen.name))
-	} else {
+	default:
 		d.Explanation = append(d.Explanation, fmt.Sprintf("outcome: allowed by rule %s, %s", chosen.name, chosen.approvalText()))
 	}
 	return d
 }
 
-// autoApplies reports whether r's auto_approve covers a request of
-// duration d, and why not when it has one that does not apply.
-func (p *Policy) autoApplies(r *rule, d time.Duration, env func() *celVars) (bool, string) {
+// autoOutcome is whether a rule's auto_approve covers a request.
+type autoOutcome struct {
+	applies bool
+	// why says why not when the rule has an auto_approve that does not
+	// apply, and where the requester is on call when oncall made it apply.
+	why string
+	// onCall is set when it applies because the requester is on call.
+	onCall *OnCallResult
+	// ask is set when only the missing answer to this on-call query
+	// stands between the request and automatic approval.
+	ask *OnCallQuery
+}
+
+// autoApplies reports whether r's auto_approve covers in, checking its
+// max_duration, then its condition, then whether the requester is on call:
+// an on-call lookup is only needed when everything else holds.
+func (p *Policy) autoApplies(r *rule, in Input, email string, env func() *celVars) autoOutcome {
 	a := r.auto
 	if a == nil {
-		return false, ""
+		return autoOutcome{}
 	}
+	d := in.Duration
 	if a.maxDuration > 0 && d > a.maxDuration {
-		return false, fmt.Sprintf("auto_approve does not apply: duration %s exceeds its max_duration %s", FormatDuration(d), FormatDuration(a.maxDuration))
+		return autoOutcome{why: fmt.Sprintf("auto_approve does not apply: duration %s exceeds its max_duration %s", FormatDuration(d), FormatDuration(a.maxDuration))}
 	}
 	if a.cond != nil {
 		ok, err := a.cond.eval(env())
 		if err != nil {
-			return false, fmt.Sprintf("auto_approve does not apply: its condition could not be evaluated, which counts as false: %v", err)
+			return autoOutcome{why: fmt.Sprintf("auto_approve does not apply: its condition could not be evaluated, which counts as false: %v", err)}
 		}
 		if !ok {
-			return false, "auto_approve does not apply: its condition is false: " + a.cond.src
+			return autoOutcome{why: "auto_approve does not apply: its condition is false: " + a.cond.src}
 		}
 	}
-	return true, ""
+	if a.oncall != nil {
+		oc := onCall(a.oncall, in, email)
+		out := autoOutcome{applies: oc.result != nil, why: oc.why, onCall: oc.result}
+		if oc.missing {
+			out.ask = a.oncall
+		}
+		return out
+	}
+	return autoOutcome{applies: true}
 }
 
 // approverEmails lists the known people who may approve under r, without

@@ -38,6 +38,7 @@ func summary(p *Policy) map[string]any {
 // with at least one problem, and that parsing is deterministic.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(testConfig))
+	f.Add([]byte(onCallPolicy))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p1, err1 := Parse("fuzz.yaml", data)
 		p2, err2 := Parse("fuzz.yaml", data)

@@ -12,7 +12,7 @@ import (
 // now (see conditionMayHold); the conditions of the offering rules are
 // listed with the offer. Per resource it merges the offering rules: the largest
 // max_duration, approval not required when one of them auto-approves
-// without a condition, the fewest approvals any of them needs, every
+// without a condition (being on call is one), the fewest approvals any of them needs, every
 // approver, and a reason required only when all of them require one.
 func (p *Policy) Offers(id jit.Identity, now time.Time) []Offer {
 	w := p.who(id)
@@ -49,7 +49,7 @@ func (p *Policy) Offers(id jit.Identity, now time.Time) []Offer {
 				o.Conditions = append(o.Conditions, r.cond.src)
 			}
 			maxDur = max(maxDur, r.maxDuration)
-			if r.auto != nil && r.auto.cond == nil {
+			if r.auto != nil && r.auto.cond == nil && r.auto.oncall == nil {
 				minAppr = 0
 			} else if minAppr < 0 || r.approvals < minAppr {
 				minAppr = r.approvals

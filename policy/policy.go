@@ -76,6 +76,10 @@ func (p *Policy) Server() ServerConfig {
 		oc.Scopes = slices.Clone(oc.Scopes)
 		s.OIDC = &oc
 	}
+	if s.PagerDuty != nil {
+		pc := *s.PagerDuty
+		s.PagerDuty = &pc
+	}
 	return s
 }
 

@@ -35,6 +35,10 @@ type RuleSummary struct {
 	AutoApprove    bool          `json:"auto_approve,omitempty"`
 	AutoApproveMax time.Duration `json:"auto_approve_max,omitempty"`
 	AutoApproveIf  string        `json:"auto_approve_if,omitempty"`
+	// AutoApproveOnCall, when set, limits automatic approval further to
+	// requesters on call now in one of these PagerDuty schedules or
+	// escalation policies.
+	AutoApproveOnCall *OnCallQuery `json:"auto_approve_oncall,omitempty"`
 	// Condition is the rule's CEL condition, "" for none.
 	Condition string `json:"condition,omitempty"`
 }
@@ -64,6 +68,10 @@ func (p *Policy) Rules() []RuleSummary {
 			s.AutoApprove, s.AutoApproveMax = true, a.maxDuration
 			if a.cond != nil {
 				s.AutoApproveIf = a.cond.src
+			}
+			if a.oncall != nil {
+				q := a.oncall.clone()
+				s.AutoApproveOnCall = &q
 			}
 		}
 		if r.cond != nil {
@@ -96,4 +104,16 @@ func (p *Policy) MayApprove(id jit.Identity) bool {
 		}
 	}
 	return false
+}
+
+// ApproverEmailsOf lists the known people who may approve req under the
+// rule that allowed it (by name, as the policy has it now), without its
+// requester: whom to ask, for notifications. Nil when the rule is gone.
+func (p *Policy) ApproverEmailsOf(req *jit.Request) []string {
+	for _, r := range p.rules {
+		if r.name == req.Rule {
+			return p.approverEmails(r, normEmail(req.Requester))
+		}
+	}
+	return nil
 }

@@ -84,13 +84,21 @@ type rule struct {
 }
 
 // autoApprove is a rule's automatic approval. Zero maxDuration means up to
-// the rule's own maximum; nil cond means no condition.
+// the rule's own maximum; nil cond means no condition; nil oncall means
+// whoever asks, on call or not.
 type autoApprove struct {
 	maxDuration time.Duration
-	cond        *condition
+	// maxSet says max_duration was written, rather than defaulted.
+	maxSet bool
+	cond   *condition
+	oncall *OnCallQuery
+	// oncallLine is the line of the oncall key.
+	oncallLine int
 }
 
-func (a *autoApprove) unconditional() bool { return a != nil && a.maxDuration == 0 && a.cond == nil }
+func (a *autoApprove) unconditional() bool {
+	return a != nil && a.maxDuration == 0 && a.cond == nil && a.oncall == nil
+}
 
 // peekName returns the "name" value of a mapping node, for messages about
 // the item that holds it, whatever the order of its keys.
@@ -454,6 +462,18 @@ func (p *Policy) parseRule(d *decoder, i int, item *yaml.Node, firstLine map[str
 		}
 		d.addf(at, "%s: needs %d approvals but only %d users may approve", where, r.approvals, len(r.approverUsers))
 	}
+	if a := r.auto; a != nil && a.oncall != nil {
+		if p.server.PagerDuty == nil {
+			d.addf(a.oncallLine, "%s: auto_approve.oncall needs server.pagerduty (where jitd asks who is on call)", where)
+		}
+		if !a.maxSet {
+			// "On call" grants short access unless the rule says otherwise.
+			a.maxDuration = DefaultOnCallMaxDuration
+			if r.maxDuration > 0 && r.maxDuration < a.maxDuration {
+				a.maxDuration = r.maxDuration
+			}
+		}
+	}
 	if r.auto != nil && r.maxDuration > 0 && r.auto.maxDuration > r.maxDuration {
 		d.addf(autoLine, "%s: auto_approve.max_duration %s is longer than the rule's max_duration %s", where,
 			FormatDuration(r.auto.maxDuration), FormatDuration(r.maxDuration))
@@ -556,7 +576,7 @@ func (d *decoder) emailSet(n *yaml.Node, where string) ([]string, map[string]boo
 }
 
 // autoApprove reads `auto_approve: true|false` or
-// `auto_approve: {max_duration: 1h, condition: '...'}`.
+// `auto_approve: {max_duration: 1h, condition: '...', oncall: {pagerduty: {...}}}`.
 func (d *decoder) autoApprove(n *yaml.Node, where string) *autoApprove {
 	n = resolve(n)
 	if n.Kind == yaml.ScalarNode {
@@ -568,8 +588,16 @@ func (d *decoder) autoApprove(n *yaml.Node, where string) *autoApprove {
 	}
 	a := &autoApprove{}
 	if !d.fields(n, where+": auto_approve", map[string]func(*yaml.Node){
-		"max_duration": func(v *yaml.Node) { a.maxDuration, _ = d.duration(v, where+": auto_approve.max_duration") },
-		"condition":    func(v *yaml.Node) { a.cond = d.condition(v, where+": auto_approve.condition") },
+		"max_duration": func(v *yaml.Node) {
+			if dur, ok := d.duration(v, where+": auto_approve.max_duration"); ok {
+				a.maxDuration, a.maxSet = dur, true
+			}
+		},
+		"condition": func(v *yaml.Node) { a.cond = d.condition(v, where+": auto_approve.condition") },
+		"oncall": func(v *yaml.Node) {
+			a.oncallLine = d.keyLine
+			a.oncall = d.onCall(v, where+": auto_approve.oncall")
+		},
 	}) {
 		return nil
 	}

@@ -766,6 +766,9 @@ func ruleViews(rules []policy.RuleSummary) []ruleView {
 			if r.AutoApproveMax > 0 {
 				auto += " for up to " + policy.FormatDuration(r.AutoApproveMax)
 			}
+			if r.AutoApproveOnCall != nil {
+				auto += " while on call in " + r.AutoApproveOnCall.String()
+			}
 			if r.AutoApproveIf != "" {
 				auto += " when " + r.AutoApproveIf
 			}

@@ -40,6 +40,14 @@ type Config struct {
 	// RemindBefore is how long before expiry active access is reminded
 	// of (0: no reminders).
 	RemindBefore time.Duration
+	// OnCall answers whether a requester is on call, for rules with
+	// auto_approve.oncall. Nil: nobody counts as on call, and such rules
+	// need their approvers.
+	OnCall OnCallChecker
+	// OnCallTimeout bounds the on-call lookups of one submit or explain
+	// (default DefaultOnCallTimeout); a lookup not answered by then means
+	// normal approval.
+	OnCallTimeout time.Duration
 }
 
 func (c *Config) validate() error {
@@ -63,6 +71,9 @@ func (c *Config) validate() error {
 	}
 	if c.ProviderTimeout <= 0 {
 		c.ProviderTimeout = 30 * time.Second
+	}
+	if c.OnCallTimeout <= 0 {
+		c.OnCallTimeout = DefaultOnCallTimeout
 	}
 	seen := map[string]bool{}
 	for _, n := range c.Notifiers {
@@ -248,7 +259,10 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 		// exceed a rule's max_duration from now.
 		decideFor += extends.ExpiresAt.Sub(now)
 	}
-	d := p.Decide(policy.Input{Requester: id, Resource: in.Resource, Access: in.Access, Duration: decideFor, Reason: in.Reason, Time: now})
+	// Whether the requester is on call is looked up before the decision
+	// (Decide does no I/O) and only where a rule's automatic approval
+	// depends on it.
+	d, onCall := s.decideWithOnCall(ctx, p, policy.Input{Requester: id, Resource: in.Resource, Access: in.Access, Duration: decideFor, Reason: in.Reason, Time: now})
 	if !d.Allowed {
 		if extends != nil && d.Code == jit.ECodeDurationTooLong && decideFor != in.Duration {
 			left := decideFor - in.Duration
@@ -299,6 +313,9 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 		}
 		details["privileges"] = strings.Join(ps, "; ")
 	}
+	if why := onCallFailure(onCall); why != "" && !d.AutoApproved {
+		details["oncall_error"] = why
+	}
 	action := jit.ActionSubmit
 	if extends != nil {
 		r.ExtendsID = extends.ID
@@ -308,7 +325,9 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 	c := &jit.Change{Request: r, Events: []jit.AuditEvent{event(ctx, now, id.Email, action, r, r.Reason, details)}}
 	if d.AutoApproved {
 		r.Status = jit.StatusApproved
-		c.Events = append(c.Events, event(ctx, now, jit.SystemActor, jit.ActionAutoApprove, r, "", map[string]string{"rule": d.Rule}))
+		autoDetails := map[string]string{"rule": d.Rule}
+		onCallDetails(autoDetails, d.OnCall)
+		c.Events = append(c.Events, event(ctx, now, jit.SystemActor, jit.ActionAutoApprove, r, "", autoDetails))
 		c.Enqueue = append(c.Enqueue, jit.NewJob(jit.JobGrant, r.ID, now))
 	} else {
 		c.Enqueue = append(c.Enqueue, jit.NewJob(jit.JobLapse, r.ID, r.LapsesAt))
@@ -746,8 +765,11 @@ func (s *Service) Explain(ctx context.Context, in ExplainInput) (policy.Decision
 	if in.Duration == 0 {
 		in.Duration = time.Hour
 	}
-	return p.Decide(policy.Input{Requester: subject, Resource: in.Resource, Access: in.Access, Duration: in.Duration,
-		Reason: in.Reason, ReasonUnknown: strings.TrimSpace(in.Reason) == "", Time: s.now()}), nil
+	// The explanation says whether the subject is on call where a rule
+	// depends on it, looked up as a submit would.
+	d, _ := s.decideWithOnCall(ctx, p, policy.Input{Requester: subject, Resource: in.Resource, Access: in.Access, Duration: in.Duration,
+		Reason: in.Reason, ReasonUnknown: strings.TrimSpace(in.Reason) == "", Time: s.now()})
+	return d, nil
 }
 
 // Audit returns audit events: admins see all, others the events of

@@ -27,6 +27,7 @@ import (
 	"github.com/jitaccess/jit/policy"
 	"github.com/jitaccess/jit/proxyauth"
 	"github.com/jitaccess/jit/scheduler"
+	"github.com/jitaccess/jit/slack"
 	"github.com/jitaccess/jit/store/postgres"
 	"github.com/jitaccess/jit/store/sqlite"
 	"github.com/jitaccess/jit/web"
@@ -97,6 +98,7 @@ type Daemon struct {
 	Metrics *metrics.Metrics
 
 	cancel context.CancelFunc
+	slack  *slack.App
 	srv    *http.Server
 	wg     sync.WaitGroup
 	log    *slog.Logger
@@ -188,8 +190,22 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	m := metrics.New()
 	holder := policy.NewHolder(pol)
 	var sched *scheduler.Scheduler
+	onCall, onCallTimeout, err := onCallChecker(srvCfg, o.Clock)
+	if err != nil {
+		return nil, err
+	}
+	sinks, remindBefore, err := notifiers(srvCfg, holder, o.Clock, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	var slackSink *lateNotifier
+	if nc := srvCfg.Notifications; nc != nil && nc.Slack != nil {
+		slackSink = &lateNotifier{name: "slack"}
+		sinks = append(sinks, slackSink)
+	}
 	svc, err := workflow.New(workflow.Config{
 		Store: st, Policy: holder, Clock: o.Clock, Logger: o.Logger, Metrics: m,
+		OnCall: onCall, OnCallTimeout: onCallTimeout, Notifiers: sinks, RemindBefore: remindBefore,
 		Wake: func() {
 			if sched != nil {
 				sched.Wake()
@@ -234,6 +250,16 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	var slackHandler http.Handler
+	var slackApp *slack.App
+	if slackSink != nil {
+		slackApp, err = newSlack(srvCfg, svc, slackMessages(st), o.Clock, o.Logger)
+		if err != nil {
+			return nil, err
+		}
+		slackSink.set(slackApp)
+		slackHandler = slackApp.Handler()
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
@@ -243,11 +269,12 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	d := &Daemon{
 		URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), Service: svc, Store: st, Policy: holder, Metrics: m,
 		cancel: cancel, log: o.Logger,
-		srv: &http.Server{Handler: mount(api.Handler(), webApp.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+		srv: &http.Server{Handler: mount(api.Handler(), webApp.Handler(), slackHandler), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
 	}
 	// Live-update streams never go idle; end them so that Shutdown need
 	// not wait out its timeout.
 	d.srv.RegisterOnShutdown(webApp.Shutdown)
+	d.slack = slackApp
 	if cl, ok := st.(jit.ChangeListener); ok {
 		// Replicas sharing the store: wake this scheduler for jobs another
 		// replica enqueued, and this replica's long-polls for its changes.
@@ -307,6 +334,10 @@ func (d *Daemon) Close() error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := d.srv.Shutdown(sctx)
+	if d.slack != nil {
+		// Answers still being sent to Slack in the background.
+		d.slack.Close()
+	}
 	d.cancel()
 	d.wg.Wait()
 	if cerr := d.Store.Close(); err == nil {
@@ -338,10 +369,15 @@ func WriteDevPolicy(dir string) (string, error) {
 
 // mount serves the API under /api/, /healthz, /readyz and /metrics, and the
 // web app at every other path.
-func mount(api, app http.Handler) http.Handler {
+func mount(api, app, slackApp http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	for _, p := range []string{"/api/", "/api", "/healthz", "/readyz", "/metrics"} {
 		mux.Handle(p, api)
+	}
+	if slackApp != nil {
+		// Slack's requests carry their own signature, checked by the app;
+		// none of the API's or the web app's sign-in applies.
+		mux.Handle("/slack/", slackApp)
 	}
 	mux.Handle("/", app)
 	return mux

@@ -44,3 +44,19 @@ func TestConformanceReopen(t *testing.T) {
 		return openStore(t, dsn), func(t *testing.T) jit.Store { return openStore(t, dsn) }
 	})
 }
+
+func TestRecords(t *testing.T) {
+	serverURL(t)
+	storetest.RunRecords(t, func(t *testing.T, clock jit.Clock) jit.RecordStore {
+		s, err := postgres.OpenConfig(context.Background(), postgres.Config{DSN: newDatabase(t), Clock: clock})
+		if err != nil {
+			t.Fatalf("OpenConfig: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	})
+}

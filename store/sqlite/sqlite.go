@@ -232,6 +232,7 @@ var writeQueries = []string{
 	deleteJobQuery, upsertJobQuery, insertTokenQuery, upsertPublicKeyQuery, upsertCredentialQuery,
 	claimSelectQuery, leaseQuery, retryQuery, renewQuery, leaseOwnerQuery,
 	savepointQuery, releaseQuery, rollbackToQuery,
+	insertRecordQuery, updateRecordQuery, recordExistsQuery, deleteRecordsQuery,
 }
 
 // dsn returns the driver DSN. The pragmas are DSN parameters so that every

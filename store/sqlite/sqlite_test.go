@@ -36,3 +36,20 @@ func TestConformanceReopen(t *testing.T) {
 		return openAt(t, path), func(t *testing.T) jit.Store { return openAt(t, path) }
 	})
 }
+
+func TestRecords(t *testing.T) {
+	storetest.RunRecords(t, func(t *testing.T, clock jit.Clock) jit.RecordStore {
+		s, err := sqlite.OpenConfig(context.Background(), sqlite.Config{
+			Path: filepath.Join(t.TempDir(), "jit.db"), Clock: clock,
+		})
+		if err != nil {
+			t.Fatalf("OpenConfig: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	})
+}

@@ -10,6 +10,13 @@
 // (fields fixed at submit cannot be updated), Limit defaults and caps, and
 // ECodeInvalid for malformed input with nothing written. Every time it uses
 // is fixed, so no test depends on the wall clock.
+//
+// A store that is also a jit.RecordStore runs RunRecords, which opens it
+// with the suite's clock:
+//
+//	func TestRecords(t *testing.T) {
+//		storetest.RunRecords(t, func(t *testing.T, clock jit.Clock) jit.RecordStore { ... })
+//	}
 package storetest
 
 import (
@@ -85,11 +92,14 @@ type ReopenOpener func(t *testing.T) (jit.Store, func(t *testing.T) jit.Store)
 // RunReopen runs the tests that need a second store on the same data:
 // everything survives a restart and the audit chain continues from where
 // it was; two stores open at once (two processes, two replicas) keep one
-// contiguous chain and never claim the same job.
+// contiguous chain and never claim the same job; records written through
+// one are seen, at their revision, by the other (for stores that are a
+// jit.RecordStore).
 func RunReopen(t *testing.T, open ReopenOpener) {
 	t.Run("SurvivesReopen", func(t *testing.T) { testSurvivesReopen(t, open) })
 	t.Run("TwoStoresOneChain", func(t *testing.T) { testTwoStoresOneChain(t, open) })
 	t.Run("TwoStoresClaim", func(t *testing.T) { testTwoStoresClaim(t, open) })
+	t.Run("RecordsTwoStores", func(t *testing.T) { testRecordsTwoStores(t, open) })
 }
 
 // t0 has a sub-microsecond part, so that tests see stores keep microseconds.
