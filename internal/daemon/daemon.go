@@ -297,6 +297,10 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	d.wg.Add(4)
 	go func() { defer d.wg.Done(); sched.Run(runCtx) }()
 	go func() { defer d.wg.Done(); svc.Maintain(runCtx, 10*time.Second) }()
+	if rs, ok := st.(jit.RecordStore); ok && slackApp != nil {
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); pruneSlackRecords(runCtx, rs, o.Clock, o.Logger) }()
+	}
 	go func() {
 		defer d.wg.Done()
 		policy.Watch(runCtx, o.PolicyPath, holder, policy.WatchOptions{

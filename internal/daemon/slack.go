@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/jitaccess/jit"
 	"github.com/jitaccess/jit/policy"
@@ -102,4 +103,28 @@ func (m recordMessages) Put(ctx context.Context, id string, rec slack.MessageRec
 		return slack.ErrConflict
 	}
 	return err
+}
+
+// slackRecordAge is how long the Slack app's record of a request is kept
+// after its last change: long after any request has ended, so a late
+// notification still finds its message.
+const slackRecordAge = 30 * 24 * time.Hour
+
+// pruneSlackRecords deletes old Slack message records every few hours
+// until ctx ends. Every replica may do it; deleting is idempotent.
+func pruneSlackRecords(ctx context.Context, rs jit.RecordStore, clock jit.Clock, log *slog.Logger) {
+	t := time.NewTicker(6 * time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := rs.DeleteRecords(ctx, slackNamespace, clock.Now().Add(-slackRecordAge)); err != nil && ctx.Err() == nil {
+			log.Warn("prune old Slack message records", "err", err)
+		} else if n > 0 {
+			log.Info("pruned old Slack message records", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
