@@ -172,11 +172,11 @@ func (p *Provider) plan(ctx context.Context, c k8s.Interface, res Resolver, acce
 	if err != nil {
 		return plan{}, err
 	}
-	role, err := c.RbacV1().ClusterRoles().Get(ctx, access, metav1.GetOptions{})
+	all, err := roleRules(ctx, c, access)
 	if err != nil {
-		return plan{}, fmt.Errorf("reading ClusterRole %q: %w", access, err)
+		return plan{}, err
 	}
-	rules, err := Narrow(role.Rules, t, res)
+	rules, err := Narrow(all, t, res)
 	if err != nil {
 		return plan{}, fmt.Errorf("ClusterRole %q on %s: %w", access, t, err)
 	}
@@ -672,4 +672,40 @@ func (p *Provider) Sweep(ctx context.Context) (int, error) {
 		return deleted, fmt.Errorf("kubernetes sweep: %w", errors.Join(errs...))
 	}
 	return deleted, nil
+}
+
+// roleRules returns the rules of ClusterRole name, following aggregation:
+// a role with an aggregationRule (admin, edit, view) is the union of the
+// ClusterRoles its selectors match. A cluster's aggregation controller
+// copies those rules into the role, but it runs in kube-controller-manager,
+// which may lag or be absent; reading the sources directly gives the role
+// as it is defined, now.
+func roleRules(ctx context.Context, c k8s.Interface, name string) ([]rbacv1.PolicyRule, error) {
+	role, err := c.RbacV1().ClusterRoles().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading ClusterRole %q: %w", name, err)
+	}
+	if role.AggregationRule == nil || len(role.AggregationRule.ClusterRoleSelectors) == 0 {
+		return role.Rules, nil
+	}
+	rules := append([]rbacv1.PolicyRule(nil), role.Rules...)
+	seen := map[string]bool{role.Name: true}
+	for _, sel := range role.AggregationRule.ClusterRoleSelectors {
+		s, err := metav1.LabelSelectorAsSelector(&sel)
+		if err != nil {
+			return nil, fmt.Errorf("ClusterRole %q: aggregation selector: %w", name, err)
+		}
+		list, err := c.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{LabelSelector: s.String()})
+		if err != nil {
+			return nil, fmt.Errorf("listing the ClusterRoles aggregated into %q: %w", name, err)
+		}
+		for _, r := range list.Items {
+			if seen[r.Name] {
+				continue
+			}
+			seen[r.Name] = true
+			rules = append(rules, r.Rules...)
+		}
+	}
+	return rules, nil
 }
