@@ -29,46 +29,9 @@ type Problem struct {
 	Instance string `json:"instance"`
 }
 
-// statusByCode maps jit error codes to HTTP statuses, as docs/api.md lists
-// them.
-var statusByCode = map[string]int{
-	jit.ECodeInvalid:           http.StatusBadRequest,
-	jit.ECodeMalformedJSON:     http.StatusBadRequest,
-	jit.ECodeUnknownField:      http.StatusBadRequest,
-	jit.ECodeTooLarge:          http.StatusRequestEntityTooLarge,
-	jit.ECodeInvalidDur:        http.StatusBadRequest,
-	jit.ECodeReasonNeeded:      http.StatusBadRequest,
-	jit.ECodeQueryRefused:      http.StatusBadRequest,
-	jit.ECodeInvalidKey:        http.StatusBadRequest,
-	jit.ECodeKeyRequired:       http.StatusBadRequest,
-	jit.ECodeNotActive:         http.StatusConflict,
-	jit.ECodeUnknownResource:   http.StatusBadRequest,
-	jit.ECodeUnknownAccess:     http.StatusBadRequest,
-	jit.ECodeDurationTooLong:   http.StatusBadRequest,
-	jit.ECodeJustificationNeed: http.StatusBadRequest,
-	jit.ECodeJustificationBad:  http.StatusBadRequest,
-	jit.ECodeNotAllowed:        http.StatusForbidden,
-	jit.ECodeSelfApproval:      http.StatusForbidden,
-	jit.ECodeNotApprover:       http.StatusForbidden,
-	jit.ECodeAlreadyApproved:   http.StatusConflict,
-	jit.ECodeInvalidState:      http.StatusConflict,
-	jit.ECodeConflict:          http.StatusConflict,
-	jit.ECodeForbidden:         http.StatusForbidden,
-	jit.ECodeNotFound:          http.StatusNotFound,
-	jit.ECodeUnauthenticated:   http.StatusUnauthorized,
-	jit.ECodeRateLimited:       http.StatusTooManyRequests,
-	jit.ECodeUnavailable:       http.StatusServiceUnavailable,
-	jit.ECodeInternal:          http.StatusInternalServerError,
-}
-
-// StatusFor returns the HTTP status of a jit error code. A code this table
-// does not know (one added later) is the caller's problem: 400.
-func StatusFor(code string) int {
-	if st, ok := statusByCode[code]; ok {
-		return st
-	}
-	return http.StatusBadRequest
-}
+// StatusFor returns the HTTP status of a jit error code (jit.HTTPStatus:
+// the API and the web app answer every code alike).
+func StatusFor(code string) int { return jit.HTTPStatus(code) }
 
 // problemFor turns err into a problem document. A *jit.Error keeps its code,
 // message and field. Anything else is internal: its text stays in the log

@@ -366,3 +366,47 @@ func describe(v any) string {
 	}
 	return fmt.Sprintf("a value of type %T", v)
 }
+
+// AsMap returns v as a map with string keys, accepting the shapes YAML
+// and JSON decoders produce (map[string]any, and map[any]any whose keys
+// are all strings). Providers with nested settings (a map of access
+// levels) decode each level with NewSettings(m).
+func AsMap(v any) (map[string]any, bool) {
+	switch m := v.(type) {
+	case map[string]any:
+		return m, true
+	case map[any]any:
+		out := make(map[string]any, len(m))
+		for k, val := range m {
+			ks, ok := k.(string)
+			if !ok {
+				return nil, false
+			}
+			out[ks] = val
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// Nested returns the problems in err (the Err of a Settings that decoded
+// a nested map, possibly joined) re-keyed under key, so that a problem in
+// levels.read reads "setting \"levels.read.privileges\": ...". A problem
+// that is not a *SettingError is keyed by key itself.
+func Nested(key string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Nested(key, e)...)
+		}
+		return out
+	}
+	var se *SettingError
+	if errors.As(err, &se) {
+		return []error{&SettingError{Key: key + "." + se.Key, Err: se.Err}}
+	}
+	return []error{&SettingError{Key: key, Err: err}}
+}

@@ -3,6 +3,7 @@ package provider
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,4 +251,34 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestAsMapAndNested(t *testing.T) {
+	if m, ok := AsMap(map[any]any{"a": 1}); !ok || m["a"] != 1 {
+		t.Fatalf("AsMap(map[any]any) = %v, %v", m, ok)
+	}
+	if _, ok := AsMap(map[any]any{1: "x"}); ok {
+		t.Fatal("AsMap accepted a non-string key")
+	}
+	if _, ok := AsMap([]any{"x"}); ok {
+		t.Fatal("AsMap accepted a list")
+	}
+	s := NewSettings(map[string]any{"privileges": 3, "extra": true})
+	s.StringList("privileges", true)
+	errs := Nested("levels.read", errors.Join(s.Err(), errors.New("plain")))
+	var keys []string
+	for _, e := range errs {
+		var se *SettingError
+		if !errors.As(e, &se) {
+			t.Fatalf("%v is not a *SettingError", e)
+		}
+		keys = append(keys, se.Key)
+	}
+	slices.Sort(keys)
+	if want := []string{"levels.read", "levels.read.extra", "levels.read.privileges"}; !slices.Equal(keys, want) {
+		t.Fatalf("keys %v, want %v", keys, want)
+	}
+	if Nested("x", nil) != nil {
+		t.Fatal("Nested(nil) is not nil")
+	}
 }

@@ -274,41 +274,8 @@ func safeMessage(err error) string {
 	return "internal error; the server log has the details"
 }
 
-// statusByCode maps jit error codes to HTTP statuses, as the API does
-// (docs/api.md).
-var statusByCode = map[string]int{
-	jit.ECodeInvalid:           http.StatusBadRequest,
-	jit.ECodeInvalidDur:        http.StatusBadRequest,
-	jit.ECodeReasonNeeded:      http.StatusBadRequest,
-	jit.ECodeQueryRefused:      http.StatusBadRequest,
-	jit.ECodeInvalidKey:        http.StatusBadRequest,
-	jit.ECodeKeyRequired:       http.StatusBadRequest,
-	jit.ECodeNotActive:         http.StatusConflict,
-	jit.ECodeUnknownResource:   http.StatusBadRequest,
-	jit.ECodeUnknownAccess:     http.StatusBadRequest,
-	jit.ECodeDurationTooLong:   http.StatusBadRequest,
-	jit.ECodeJustificationNeed: http.StatusBadRequest,
-	jit.ECodeJustificationBad:  http.StatusBadRequest,
-	jit.ECodeNotAllowed:        http.StatusForbidden,
-	jit.ECodeSelfApproval:      http.StatusForbidden,
-	jit.ECodeNotApprover:       http.StatusForbidden,
-	jit.ECodeAlreadyApproved:   http.StatusConflict,
-	jit.ECodeInvalidState:      http.StatusConflict,
-	jit.ECodeConflict:          http.StatusConflict,
-	jit.ECodeForbidden:         http.StatusForbidden,
-	jit.ECodeNotFound:          http.StatusNotFound,
-	jit.ECodeUnauthenticated:   http.StatusUnauthorized,
-	jit.ECodeRateLimited:       http.StatusTooManyRequests,
-	jit.ECodeUnavailable:       http.StatusServiceUnavailable,
-	jit.ECodeInternal:          http.StatusInternalServerError,
-}
-
-func statusFor(code string) int {
-	if st, ok := statusByCode[code]; ok {
-		return st
-	}
-	return http.StatusBadRequest
-}
+// statusFor is the HTTP status of an error code, as the API answers it.
+func statusFor(code string) int { return jit.HTTPStatus(code) }
 
 // formErrors are the problems of one form: a summary and a message per
 // field, shown next to the field.

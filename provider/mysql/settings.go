@@ -184,7 +184,7 @@ func parseSettings(r provider.Resource) (*config, error) {
 	c.levels = map[string]level{}
 	if !s.Has("levels") {
 		s.Errorf("levels", "is required: a map from each access level to its privileges and roles")
-	} else if m, ok := asMap(r.Settings["levels"]); !ok {
+	} else if m, ok := provider.AsMap(r.Settings["levels"]); !ok {
 		s.Errorf("levels", "must be a map from access level names to {privileges, databases, roles}, got %s", kind(r.Settings["levels"]))
 	} else {
 		names := make([]string, 0, len(m))
@@ -194,7 +194,7 @@ func parseSettings(r provider.Resource) (*config, error) {
 		sort.Strings(names)
 		for _, name := range names {
 			key := "levels." + name
-			lm, ok := asMap(m[name])
+			lm, ok := provider.AsMap(m[name])
 			if !ok {
 				nestedErr(key, "must be a map with privileges, databases and roles, got %s", kind(m[name]))
 				c.levels[name] = level{}
@@ -202,7 +202,7 @@ func parseSettings(r provider.Resource) (*config, error) {
 			}
 			l, errs := parseLevel(lm, c)
 			for _, e := range errs {
-				nested = append(nested, prefixed(key, e))
+				nested = append(nested, provider.Nested(key, e)...)
 			}
 			c.levels[name] = l
 		}
@@ -221,7 +221,7 @@ func parseSettings(r provider.Resource) (*config, error) {
 	}
 
 	if s.Has("query") {
-		qm, ok := asMap(r.Settings["query"])
+		qm, ok := provider.AsMap(r.Settings["query"])
 		if !ok {
 			s.Errorf("query", "must be a map with databases, got %s", kind(r.Settings["query"]))
 		} else {
@@ -232,9 +232,7 @@ func parseSettings(r provider.Resource) (*config, error) {
 					qs.Errorf("databases", "%q: %v", db, err)
 				}
 			}
-			for _, e := range leafErrors(qs.Err()) {
-				nested = append(nested, prefixed("query", e))
-			}
+			nested = append(nested, provider.Nested("query", qs.Err())...)
 			c.queryScope = true
 		}
 	}
@@ -393,25 +391,6 @@ func sortedLevelNames(m map[string]level) []string {
 	return out
 }
 
-// asMap accepts the map types YAML and JSON decoders produce.
-func asMap(v any) (map[string]any, bool) {
-	switch m := v.(type) {
-	case map[string]any:
-		return m, true
-	case map[any]any:
-		out := make(map[string]any, len(m))
-		for k, val := range m {
-			ks, ok := k.(string)
-			if !ok {
-				return nil, false
-			}
-			out[ks] = val
-		}
-		return out, true
-	}
-	return nil, false
-}
-
 // kind names the kind of a decoded value without echoing it.
 func kind(v any) string {
 	switch v.(type) {
@@ -444,13 +423,4 @@ func leafErrors(err error) []error {
 		return out
 	}
 	return []error{err}
-}
-
-// prefixed puts key in front of the key of a nested setting's error.
-func prefixed(key string, err error) error {
-	var se *provider.SettingError
-	if errors.As(err, &se) {
-		return &provider.SettingError{Key: key + "." + se.Key, Err: se.Err}
-	}
-	return &provider.SettingError{Key: key, Err: err}
 }

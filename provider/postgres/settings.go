@@ -129,7 +129,7 @@ func parseConfig(r provider.Resource) (config, error) {
 // parseLevels decodes the levels map and checks it against the resource's
 // access names: each must have a level and each level must be one.
 func parseLevels(v any, access []string) (map[string]level, []error) {
-	m, ok := asMap(v)
+	m, ok := provider.AsMap(v)
 	if !ok {
 		return nil, []error{settingErr("levels", "must be a map of access level names to levels, got %s", describe(v))}
 	}
@@ -164,7 +164,7 @@ func parseLevels(v any, access []string) (map[string]level, []error) {
 }
 
 func parseLevel(key string, v any) (level, []error) {
-	m, ok := asMap(v)
+	m, ok := provider.AsMap(v)
 	if !ok {
 		return level{}, []error{settingErr(key, "must be a map with privileges and schemas, and/or roles; got %s", describe(v))}
 	}
@@ -196,12 +196,12 @@ func parseLevel(key string, v any) (level, []error) {
 	case len(privs) == 0 && len(roles) == 0:
 		s.Errorf("privileges", "a level needs privileges and schemas, or roles (or both)")
 	}
-	return l, prefixed(key, s.Err())
+	return l, provider.Nested(key, s.Err())
 }
 
 // parseQuery decodes the query map: {schemas: [...]}.
 func parseQuery(v any) ([]string, []error) {
-	m, ok := asMap(v)
+	m, ok := provider.AsMap(v)
 	if !ok {
 		return nil, []error{settingErr("query", "must be a map with schemas, got %s", describe(v))}
 	}
@@ -212,7 +212,7 @@ func parseQuery(v any) ([]string, []error) {
 		// check would have nothing to compare with.
 		s.Errorf("schemas", "must have at least one element")
 	}
-	return schemas, prefixed("query", s.Err())
+	return schemas, provider.Nested("query", s.Err())
 }
 
 // identifiers checks each name of a list of identifiers and returns them
@@ -258,49 +258,6 @@ func checkName(n string) error {
 		return errors.New("contains a NUL byte")
 	}
 	return nil
-}
-
-// asMap accepts the map shapes YAML and JSON decoders produce.
-func asMap(v any) (map[string]any, bool) {
-	switch m := v.(type) {
-	case map[string]any:
-		return m, true
-	case map[any]any:
-		out := make(map[string]any, len(m))
-		for k, val := range m {
-			ks, ok := k.(string)
-			if !ok {
-				return nil, false
-			}
-			out[ks] = val
-		}
-		return out, true
-	}
-	return nil, false
-}
-
-// prefixed re-keys the *provider.SettingError values in err (a joined
-// error from provider.Settings.Err) under prefix.
-func prefixed(prefix string, err error) []error {
-	if err == nil {
-		return nil
-	}
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
-	}
-	out := make([]error, 0, len(list))
-	for _, e := range list {
-		var se *provider.SettingError
-		if errors.As(e, &se) {
-			out = append(out, &provider.SettingError{Key: prefix + "." + se.Key, Err: se.Err})
-		} else {
-			out = append(out, &provider.SettingError{Key: prefix, Err: e})
-		}
-	}
-	return out
 }
 
 func settingErr(key, format string, args ...any) error {
