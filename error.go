@@ -17,6 +17,10 @@ const (
 	// ECodeQueryRefused: a query-scoped request whose query cannot be
 	// scoped to exact privileges (the message says why).
 	ECodeQueryRefused = "query_refused"
+	// ECodeRefused: the resource's provider refused the request as asked
+	// (a Kubernetes target that would grant nothing or escalate, an SSH
+	// key of a refused type); the message says why.
+	ECodeRefused = "request_refused"
 	// ECodeInvalidKey: a public key that is not an age X25519 recipient.
 	ECodeInvalidKey = "invalid_public_key"
 	// ECodeKeyRequired: the resource issues credentials, and the

@@ -15,6 +15,7 @@ var statusByCode = map[string]int{
 	ECodeInvalidDur:        http.StatusBadRequest,
 	ECodeReasonNeeded:      http.StatusBadRequest,
 	ECodeQueryRefused:      http.StatusBadRequest,
+	ECodeRefused:           http.StatusBadRequest,
 	ECodeInvalidKey:        http.StatusBadRequest,
 	ECodeKeyRequired:       http.StatusBadRequest,
 	ECodeNotActive:         http.StatusConflict,

@@ -81,6 +81,23 @@ type Request struct {
 	// is exactly Privileges.
 	Query      string      `json:"query,omitempty"`
 	Privileges []Privilege `json:"privileges,omitempty"`
+	// Target narrows the request to part of the resource, in its
+	// provider's syntax ("deployments.apps/default/web" for a Kubernetes
+	// object), in the canonical form the provider's check gave it at
+	// submit; TargetSummary says in plain words what the grant would hold.
+	// Both are part of what approvers approve.
+	Target        string `json:"target,omitempty"`
+	TargetSummary string `json:"target_summary,omitempty"`
+	// SSHPublicKey is the requester's SSH public key (authorized_keys
+	// form) that an SSH certificate is issued for; approvers approve that
+	// key and no other.
+	SSHPublicKey string `json:"ssh_public_key,omitempty"`
+	// Labels and Peers are what the provider's check found in the target
+	// about the requester's eligibility at submit (see
+	// provider.CheckResponse): policy conditions see Labels, and a rule
+	// whose approvers are peers takes Peers as this request's peers.
+	Labels []string `json:"labels,omitempty"`
+	Peers  []string `json:"peers,omitempty"`
 	// RequesterGroups are the requester's groups at submit; policy is
 	// re-checked against them (merged with the groups config gives now).
 	RequesterGroups []string `json:"requester_groups,omitempty"`
@@ -164,6 +181,8 @@ func (r *Request) Clone() *Request {
 		}
 	}
 	c.Handle = append([]byte(nil), r.Handle...)
+	c.Labels = append([]string(nil), r.Labels...)
+	c.Peers = append([]string(nil), r.Peers...)
 	if r.GrantedAt != nil {
 		t := *r.GrantedAt
 		c.GrantedAt = &t

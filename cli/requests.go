@@ -20,16 +20,17 @@ var waitWhile = []jit.Status{jit.StatusPending, jit.StatusApproved, jit.StatusGr
 
 func (a *app) requestCommand() *cobra.Command {
 	var (
-		access, dur, reason, query string
-		wait                       bool
-		timeout                    time.Duration
+		access, dur, reason, query, target string
+		wait                               bool
+		timeout                            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "request RESOURCE",
 		Short: "Ask for time-limited access to a resource",
 		Example: `  jit request demo-app --for 1h --reason INC-42
   jit request demo-db --access admin --for 30m --reason INC-42 --wait
-  jit request demo-db --query "UPDATE orders SET total = 0 WHERE id = 7" --reason INC-42`,
+  jit request demo-db --query "UPDATE orders SET total = 0 WHERE id = 7" --reason INC-42
+  jit request prod-k8s --access view --target deployments/default/nginx-deployment --reason INC-42`,
 		Args: oneArg("RESOURCE"),
 		RunE: a.run(func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("timeout") && !wait {
@@ -42,7 +43,7 @@ func (a *app) requestCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := c.Submit(cmd.Context(), client.SubmitRequest{Resource: args[0], Access: access, Duration: dur, Reason: reason, Query: query})
+			r, err := c.Submit(cmd.Context(), client.SubmitRequest{Resource: args[0], Access: access, Duration: dur, Reason: reason, Query: query, Target: target})
 			if err != nil {
 				return a.apiError(cmd, err)
 			}
@@ -57,6 +58,7 @@ func (a *app) requestCommand() *cobra.Command {
 	f.StringVar(&dur, "for", "1h", "how long the access should last (Go notation: 30m, 1h, 2h30m)")
 	f.StringVar(&reason, "reason", "", "justification, such as a ticket or incident ID")
 	f.StringVar(&query, "query", "", "for a database: the SQL statement to run; the grant is exactly the table privileges it needs")
+	f.StringVar(&target, "target", "", "narrow the request to part of the resource: for Kubernetes *, NAMESPACE, KIND/NAMESPACE, KIND/NAMESPACE/NAME or KIND/NAME (see `jit targets`)")
 	f.BoolVar(&wait, "wait", false, "wait until the access is active, printing each change")
 	f.DurationVar(&timeout, "timeout", 30*time.Minute, "with --wait, how long to wait at most")
 	return cmd
@@ -261,6 +263,21 @@ func (a *app) printRequest(r *jit.Request) error {
 	t.row("Requester:", r.Requester)
 	t.row("Resource:", r.Resource)
 	t.row("Access:", r.Access)
+	if r.Target != "" {
+		t.row("Target:", r.Target)
+	}
+	if r.TargetSummary != "" {
+		t.row("Grants:", r.TargetSummary)
+	}
+	if r.SSHPublicKey != "" {
+		t.row("SSH key:", sshKeyText(r.SSHPublicKey))
+	}
+	if len(r.Labels) > 0 {
+		t.row("Labels:", strings.Join(r.Labels, ", "))
+	}
+	if len(r.Peers) > 0 {
+		t.row("Peers:", strings.Join(r.Peers, ", "))
+	}
 	if r.Query != "" {
 		t.row("Query:", r.Query)
 	}

@@ -52,6 +52,12 @@ type SubmitRequest struct {
 	// requester wants to run. The server derives the table privileges from
 	// it; they are what approvers see and what is granted.
 	Query string `json:"query,omitempty"`
+	// Target narrows the request to part of the resource, in its
+	// provider's syntax ("deployments/default/web" for Kubernetes).
+	Target string `json:"target,omitempty"`
+	// SSHPublicKey is the key (authorized_keys form) an SSH certificate
+	// is to be issued for.
+	SSHPublicKey string `json:"ssh_public_key,omitempty"`
 }
 
 // Submit files a request for the caller (POST /requests) and returns it as

@@ -79,6 +79,11 @@ type submitBody struct {
 	Reason   string `json:"reason"`
 	// Query asks for exactly the privileges this SQL needs.
 	Query string `json:"query"`
+	// Target narrows the request to part of the resource (a Kubernetes
+	// object, a Google Cloud role), in its provider's syntax.
+	Target string `json:"target"`
+	// SSHPublicKey is the key an SSH certificate is issued for.
+	SSHPublicKey string `json:"ssh_public_key"`
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
@@ -99,6 +104,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 	}
 	req, err := s.svc.Submit(r.Context(), workflow.SubmitInput{
 		Resource: b.Resource, Access: strings.TrimSpace(b.Access), Duration: d, Reason: b.Reason, Query: b.Query,
+		Target: b.Target, SSHPublicKey: b.SSHPublicKey,
 	})
 	if err != nil {
 		return err
@@ -410,5 +416,30 @@ func (s *Server) putPublicKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, k)
+	return nil
+}
+
+func (s *Server) targets(w http.ResponseWriter, r *http.Request) error {
+	p, err := parseParams(r, "parent")
+	if err != nil {
+		return err
+	}
+	resp, err := s.svc.Targets(r.Context(), r.PathValue("name"), p.str("parent"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": resp.Targets, "truncated": resp.Truncated})
+	return nil
+}
+
+func (s *Server) kubeconfig(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
+	b, err := s.svc.Kubeconfig(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"kubeconfig": string(b)})
 	return nil
 }

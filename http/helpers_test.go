@@ -17,6 +17,7 @@ import (
 	"github.com/jitaccess/jit/audit"
 	"github.com/jitaccess/jit/metrics"
 	"github.com/jitaccess/jit/policy"
+	"github.com/jitaccess/jit/provider"
 	"github.com/jitaccess/jit/workflow"
 )
 
@@ -174,6 +175,20 @@ func (s *recService) Credential(ctx context.Context, id string) (*jit.Credential
 	}
 	return &jit.CredentialEnvelope{RequestID: id, Recipient: "age1test", Kind: "password",
 		Envelope: "-----BEGIN AGE ENCRYPTED FILE-----\n...\n-----END AGE ENCRYPTED FILE-----\n", CreatedAt: t0}, nil
+}
+
+func (s *recService) Targets(ctx context.Context, resource, parent string) (provider.ListTargetsResponse, error) {
+	if err := s.record(ctx, "Targets", resource, parent); err != nil {
+		return provider.ListTargetsResponse{}, err
+	}
+	return provider.ListTargetsResponse{Targets: []string{"*", "default", "web"}}, nil
+}
+
+func (s *recService) Kubeconfig(ctx context.Context, resource string) ([]byte, error) {
+	if err := s.record(ctx, "Kubeconfig", resource); err != nil {
+		return nil, err
+	}
+	return []byte("apiVersion: v1\nkind: Config\n"), nil
 }
 
 func (s *recService) Ready(ctx context.Context) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/jitaccess/jit/audit"
 	"github.com/jitaccess/jit/metrics"
 	"github.com/jitaccess/jit/policy"
+	"github.com/jitaccess/jit/provider"
 	"github.com/jitaccess/jit/workflow"
 )
 
@@ -49,6 +50,8 @@ type Service interface {
 	RegisterPublicKey(ctx context.Context, key string) (*jit.PublicKey, error)
 	PublicKey(ctx context.Context) (*jit.PublicKey, error)
 	Credential(ctx context.Context, id string) (*jit.CredentialEnvelope, error)
+	Targets(ctx context.Context, resource, parent string) (provider.ListTargetsResponse, error)
+	Kubeconfig(ctx context.Context, resource string) ([]byte, error)
 }
 
 var _ Service = (*workflow.Service)(nil)
@@ -201,6 +204,8 @@ func (s *Server) routes() []route {
 		{Method: "GET", Path: "/api/v1/openapi.json", Name: "openapi", Handler: http.HandlerFunc(serveOpenAPI)},
 		{Method: "GET", Path: "/api/v1/whoami", Name: "whoami", Auth: true, Handler: api(s.whoami)},
 		{Method: "GET", Path: "/api/v1/resources", Name: "resources", Auth: true, Handler: api(s.resources)},
+		{Method: "GET", Path: "/api/v1/resources/{name}/targets", Name: "targets", Auth: true, Handler: api(s.targets)},
+		{Method: "GET", Path: "/api/v1/resources/{name}/kubeconfig", Name: "kubeconfig", Auth: true, Handler: api(s.kubeconfig)},
 		{Method: "POST", Path: "/api/v1/requests", Name: "submit", Auth: true, Handler: api(s.submit)},
 		{Method: "GET", Path: "/api/v1/requests", Name: "list", Auth: true, Handler: api(s.list)},
 		{Method: "GET", Path: "/api/v1/requests/{id}", Name: "get", Auth: true, Handler: api(s.get)},

@@ -252,6 +252,11 @@ func TestHandlersCallService(t *testing.T) {
 		{"audit verify", "GET", "/api/v1/audit/verify", ``, 200, "VerifyAudit", nil},
 		{"whoami", "GET", "/api/v1/whoami", ``, 200, "Whoami", nil},
 		{"resources", "GET", "/api/v1/resources", ``, 200, "Offers", nil},
+		{"submit with target", "POST", "/api/v1/requests", `{"resource":"k8s","access":"view","duration":"1h","reason":"r","target":"deployments/default/web","ssh_public_key":"ssh-ed25519 AAAA"}`, 201,
+			"Submit", []any{workflow.SubmitInput{Resource: "k8s", Access: "view", Duration: time.Hour, Reason: "r", Target: "deployments/default/web", SSHPublicKey: "ssh-ed25519 AAAA"}}},
+		{"targets", "GET", "/api/v1/resources/k8s/targets?parent=deployments/default", ``, 200, "Targets", []any{"k8s", "deployments/default"}},
+		{"targets top", "GET", "/api/v1/resources/k8s/targets", ``, 200, "Targets", []any{"k8s", ""}},
+		{"kubeconfig", "GET", "/api/v1/resources/k8s/kubeconfig", ``, 200, "Kubeconfig", []any{"k8s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,6 +32,11 @@ type Input struct {
 	// only when its answer is here and says the requester is on call; a
 	// missing answer or one with an error means normal approval.
 	OnCall map[string]OnCallAnswer
+	// Target and Labels are the request's target and what its provider's
+	// check found about the requester (see provider.CheckResponse);
+	// conditions see them as target and labels.
+	Target string
+	Labels []string
 }
 
 // Decision is the outcome of Policy.Decide.

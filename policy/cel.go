@@ -19,6 +19,12 @@ import (
 //	duration   google.protobuf.Duration     the requested duration
 //	reason     string                       the trimmed reason
 //	time       google.protobuf.Timestamp    the decision time (UTC)
+//	target     string                       the request's target ("" for the
+//	                                        whole resource), as its provider
+//	                                        made it canonical
+//	labels     list(string)                 what the provider's check found
+//	                                        about the requester's eligibility
+//	                                        ("gcp:self-activation")
 //
 // requester and resource are typed objects rather than map(string, dyn)
 // so that a misspelt field ("requester.emial") or a non-bool condition is
@@ -64,6 +70,8 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.Variable("duration", cel.DurationType),
 		cel.Variable("reason", cel.StringType),
 		cel.Variable("time", cel.TimestampType),
+		cel.Variable("target", cel.StringType),
+		cel.Variable("labels", cel.ListType(cel.StringType)),
 		// time.getHours() and friends mean UTC unless a zone is given.
 		cel.DefaultUTCTimeZone(true),
 		cel.ParserExpressionSizeLimit(maxConditionLen),
@@ -75,6 +83,10 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 type condition struct {
 	src string
 	prg cel.Program
+	// readsSubject is true when the expression reads target or labels,
+	// which are known only once the resource's provider has checked a
+	// request: such a condition may hold for an offer.
+	readsSubject bool
 }
 
 // compileCondition parses and type-checks src; the result must be a bool.
@@ -97,11 +109,17 @@ func compileCondition(src string) (c *condition, err error) {
 	if !ast.OutputType().IsExactType(types.BoolType) {
 		return nil, fmt.Errorf("condition must be a bool expression, but it is of type %s", cel.FormatCELType(ast.OutputType()))
 	}
+	readsSubject := false
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		if ref.Name == "target" || ref.Name == "labels" {
+			readsSubject = true
+		}
+	}
 	prg, err := env.Program(ast, cel.CostLimit(conditionCostLimit))
 	if err != nil {
 		return nil, fmt.Errorf("prepare condition: %w", err)
 	}
-	return &condition{src: src, prg: prg}, nil
+	return &condition{src: src, prg: prg, readsSubject: readsSubject}, nil
 }
 
 // celVars is the activation for one decision. It implements
@@ -113,6 +131,8 @@ type celVars struct {
 	duration  time.Duration
 	reason    string
 	time      time.Time
+	target    string
+	labels    []string
 }
 
 func (v *celVars) ResolveName(name string) (any, bool) {
@@ -129,6 +149,13 @@ func (v *celVars) ResolveName(name string) (any, bool) {
 		return v.reason, true
 	case "time":
 		return v.time, true
+	case "target":
+		return v.target, true
+	case "labels":
+		if v.labels == nil {
+			return []string{}, true
+		}
+		return v.labels, true
 	}
 	return nil, false
 }

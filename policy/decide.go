@@ -191,6 +191,7 @@ func (p *Policy) decideWith(w *who, in Input, ask func(*OnCallQuery)) Decision {
 			vars = &celVars{
 				requester: &celRequester{Email: w.email, Groups: w.allGroups(), Admin: w.admin},
 				resource:  res.cel, access: access, duration: in.Duration, reason: reason, time: in.Time.UTC(),
+				target: in.Target, labels: in.Labels,
 			}
 		}
 		return vars
@@ -416,6 +417,7 @@ func (p *Policy) CheckApprover(approver jit.Identity, req *jit.Request, now time
 	d := p.decide(&rw, Input{
 		Requester: requester, Resource: req.Resource, Access: req.Access,
 		Duration: req.Duration, Reason: req.Reason, Time: req.CreatedAt,
+		Target: req.Target, Labels: req.Labels,
 	})
 	if !d.Allowed {
 		return ApproveCheck{Code: jit.ECodeNotAllowed, Message: "request is no longer allowed by policy: " + d.Message}
@@ -431,7 +433,14 @@ func (p *Policy) CheckApprover(approver jit.Identity, req *jit.Request, now time
 	if _, ok := aw.inAny(r.approverGroups); ok {
 		return ApproveCheck{OK: true, ApprovalsRequired: d.ApprovalsRequired}
 	}
-	if r.peers && r.requester(&aw) != "" {
+	if r.peers && len(req.Peers) > 0 {
+		// The target named this request's peers (the other holders of an
+		// eligible cloud binding): they, and not everyone the rule lets
+		// request, are the peers.
+		if contains(req.Peers, aw.email) {
+			return ApproveCheck{OK: true, ApprovalsRequired: d.ApprovalsRequired}
+		}
+	} else if r.peers && r.requester(&aw) != "" {
 		return ApproveCheck{OK: true, ApprovalsRequired: d.ApprovalsRequired}
 	}
 	if len(r.approvers) == 0 {

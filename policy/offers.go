@@ -104,6 +104,10 @@ var probeDurations = []time.Duration{time.Minute, 15 * time.Minute, time.Hour, 4
 // and holds for none of them is still offered, since the right reason may
 // satisfy it (the offer lists the condition).
 func (p *Policy) conditionMayHold(r *rule, w *who, res *resource, level string, now time.Time) bool {
+	if r.cond.readsSubject {
+		// What the condition reads of the target is known only at submit.
+		return true
+	}
 	vars := &celVars{
 		requester: &celRequester{Email: w.email, Groups: w.allGroups(), Admin: w.admin},
 		resource:  res.cel, access: level, time: now.UTC(),

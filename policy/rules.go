@@ -112,7 +112,26 @@ func (p *Policy) MayApprove(id jit.Identity) bool {
 func (p *Policy) ApproverEmailsOf(req *jit.Request) []string {
 	for _, r := range p.rules {
 		if r.name == req.Rule {
-			return p.approverEmails(r, normEmail(req.Requester))
+			requester := normEmail(req.Requester)
+			if !r.peers || len(req.Peers) == 0 {
+				return p.approverEmails(r, requester)
+			}
+			// The target named the peers (see CheckApprover): they replace
+			// the rule's requesters, beside its users and groups.
+			set := map[string]bool{}
+			for u := range r.approverUsers {
+				set[u] = true
+			}
+			for g := range r.approverGroups {
+				for _, e := range p.members[g] {
+					set[e] = true
+				}
+			}
+			for _, e := range req.Peers {
+				set[normEmail(e)] = true
+			}
+			delete(set, requester)
+			return sortedKeys(set)
 		}
 	}
 	return nil

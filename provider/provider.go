@@ -51,6 +51,16 @@ type GrantRequest struct {
 	// at submit and approved as such), not the access level's privileges.
 	Query      string
 	Privileges []jit.Privilege
+	// Target narrows the access to part of the resource, in the
+	// provider's own syntax (a Kubernetes namespace or object:
+	// "deployments/default/web"). It was checked at submit by the
+	// provider's Checker and approved as such; "" means the whole
+	// resource as the access level describes it.
+	Target string
+	// SSHPublicKey is the requester's SSH public key in authorized_keys
+	// form, for providers that certify it (SSH certificates). It was
+	// checked at submit and approved as part of the request.
+	SSHPublicKey string
 }
 
 // GrantResponse describes the created access.
@@ -82,6 +92,11 @@ type RevokeRequest struct {
 	// Handle is GrantResponse.Handle, or nil when the grant's outcome is
 	// unknown (a grant that failed ambiguously is revoked to be sure).
 	Handle json.RawMessage
+	// Target is GrantRequest.Target.
+	Target string
+	// ExpiresAt is GrantRequest.ExpiresAt: when the access would have
+	// ended by itself (zero when the grant never completed).
+	ExpiresAt time.Time
 }
 
 // RevokeResponse is empty today; it exists so that fields can be added.
@@ -94,6 +109,8 @@ type VerifyRequest struct {
 	Resource  string
 	Access    string
 	Handle    json.RawMessage
+	// Target is GrantRequest.Target.
+	Target string
 }
 
 // VerifyResponse says what the target holds.

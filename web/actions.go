@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -54,12 +55,13 @@ func withNotice(ret, key, id string) string {
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	form := requestForm{Open: true, Resource: strings.TrimSpace(f.Get("resource")), Access: strings.TrimSpace(f.Get("access")),
-		Duration: strings.TrimSpace(f.Get("duration")), Reason: f.Get("reason"), Query: f.Get("query")}
+		Duration: strings.TrimSpace(f.Get("duration")), Reason: f.Get("reason"), Query: f.Get("query"),
+		Target: strings.TrimSpace(f.Get("target"))}
 	fail := func(err error) {
 		if code := jit.ErrorCode(err); code == jit.ECodeInternal || code == jit.ECodeUnavailable {
 			s.log.ErrorContext(r.Context(), "web submit failed", "code", code, "err", err.Error())
 		}
-		form.Errors = formErrorsFor(err, "resource", "access", "duration", "reason", "query")
+		form.Errors = formErrorsFor(err, "resource", "access", "target", "duration", "reason", "query")
 		s.renderAccess(w, r, statusFor(jit.ErrorCode(err)), form, nil)
 	}
 	if form.Resource == "" {
@@ -72,7 +74,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := s.svc.Submit(r.Context(), workflow.SubmitInput{Resource: form.Resource, Access: form.Access, Duration: d,
-		Reason: form.Reason, Query: form.Query})
+		Reason: form.Reason, Query: form.Query, Target: form.Target})
 	if err != nil {
 		fail(err)
 		return
@@ -163,4 +165,26 @@ func (s *Server) renderReturn(w http.ResponseWriter, r *http.Request, ret string
 	default:
 		s.renderDetail(w, g, status, ae.ID, ae)
 	}
+}
+
+// targets answers the request form's target field with the targets of a
+// resource under a parent, as JSON ({"items": [...], "truncated": bool};
+// {"error": message} with the refusal's status when refused), for the
+// datalist the form's script fills.
+func (s *Server) targets(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	resp, err := s.svc.Targets(r.Context(), strings.TrimSpace(q.Get("resource")), q.Get("parent"))
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	if err != nil {
+		code := jit.ErrorCode(err)
+		if code == jit.ECodeInternal || code == jit.ECodeUnavailable {
+			s.log.ErrorContext(r.Context(), "web targets failed", "code", code, "err", err.Error())
+		}
+		w.WriteHeader(statusFor(code))
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": safeMessage(err)})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"items": resp.Targets, "truncated": resp.Truncated})
 }

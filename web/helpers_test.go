@@ -93,7 +93,13 @@ type envOption func(*Config)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	pol, err := policy.Parse("test.yaml", []byte(testPolicy))
+	return newEnvWithPolicy(t, testPolicy, opts...)
+}
+
+// newEnvWithPolicy is newEnv on the policy src.
+func newEnvWithPolicy(t *testing.T, src string, opts ...envOption) *env {
+	t.Helper()
+	pol, err := policy.Parse("test.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/jitaccess/jit"
 	"github.com/jitaccess/jit/audit"
 	"github.com/jitaccess/jit/policy"
+	"github.com/jitaccess/jit/provider"
 	"github.com/jitaccess/jit/workflow"
 )
 
@@ -60,6 +61,10 @@ type Service interface {
 	// Extend files a new request linked to the caller's active one. Not
 	// idempotent.
 	Extend(ctx context.Context, id string, in workflow.ExtendInput) (*jit.Request, error)
+	// Targets lists the targets of a resource the caller may request,
+	// under parent; not_found for a resource they may not request.
+	// Read-only.
+	Targets(ctx context.Context, resource, parent string) (provider.ListTargetsResponse, error)
 	// Get returns a request the caller may see, else not_found. Read-only.
 	Get(ctx context.Context, id string) (*jit.Request, error)
 	// List returns one page of requests the caller may see. Read-only.
@@ -306,6 +311,7 @@ func (s *Server) routes() {
 	}
 	handle("GET /{$}", signedIn, s.access)
 	handle("POST /requests", signedIn, s.submit)
+	handle("GET /targets", signedInAPI, s.targets)
 	handle("GET /requests/{id}", signedIn, s.detail)
 	handle("POST /requests/{id}/{action}", signedIn, s.act)
 	handle("GET /approvals", signedIn, s.approvals)

@@ -17,6 +17,12 @@ type SubmitInput struct {
 	// Query, for a database resource whose provider scopes queries, asks
 	// for exactly the privileges this SQL needs (within Access).
 	Query string
+	// Target narrows the request to part of the resource, in its
+	// provider's syntax (a Kubernetes object, a Google Cloud role); only
+	// resources whose provider checks requests take one.
+	Target string
+	// SSHPublicKey is the key an SSH certificate is to be issued for.
+	SSHPublicKey string
 }
 
 // ExtendInput asks for more time on an active (or approved) request.

@@ -106,7 +106,8 @@ func (s *Service) runGrant(ctx context.Context, j jit.Job) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
 	resp, gerr := prov.Grant(cctx, provider.GrantRequest{RequestID: r.ID, User: r.Requester, Resource: r.Resource,
-		Access: r.Access, Reason: r.Reason, ExpiresAt: expiresAt, Query: r.Query, Privileges: r.Privileges})
+		Access: r.Access, Reason: r.Reason, ExpiresAt: expiresAt, Query: r.Query, Privileges: r.Privileges,
+		Target: r.Target, SSHPublicKey: r.SSHPublicKey})
 	cancel()
 	if gerr != nil {
 		srv := p.Server()
@@ -241,7 +242,7 @@ func (s *Service) runRevoke(ctx context.Context, j jit.Job) error {
 		rerr = fmt.Errorf("resource %s is not configured, so its access cannot be removed; restore its configuration", r.Resource)
 	} else {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
-		_, rerr = prov.Revoke(cctx, provider.RevokeRequest{RequestID: r.ID, User: r.Requester, Resource: r.Resource, Access: r.Access, Handle: r.Handle})
+		_, rerr = prov.Revoke(cctx, revokeRequest(r))
 		cancel()
 	}
 	if rerr != nil {

@@ -237,7 +237,7 @@ func (s *Service) checkListed(ctx context.Context, prov provider.Provider, resou
 	req := provider.RevokeRequest{RequestID: g.RequestID, User: g.User, Resource: resource, Access: g.Access}
 	if r != nil {
 		d.User, d.Status = r.Requester, r.Status
-		req.User, req.Access, req.Handle = r.Requester, r.Access, r.Handle
+		req = revokeRequest(r)
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
 	_, err := prov.Revoke(cctx, req)
@@ -264,7 +264,7 @@ func (s *Service) checkListed(ctx context.Context, prov provider.Provider, resou
 // vanished if it is gone, unless that was recorded before.
 func (s *Service) checkVanished(ctx context.Context, prov provider.Provider, resource string, r *jit.Request, rep *ReconcileReport) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
-	resp, err := prov.Verify(cctx, provider.VerifyRequest{RequestID: r.ID, User: r.Requester, Resource: resource, Access: r.Access, Handle: r.Handle})
+	resp, err := prov.Verify(cctx, provider.VerifyRequest{RequestID: r.ID, User: r.Requester, Resource: resource, Access: r.Access, Handle: r.Handle, Target: r.Target})
 	cancel()
 	if err != nil {
 		rep.Errors = append(rep.Errors, fmt.Errorf("reconcile %s: verify %s: %w", resource, r.ID, err))

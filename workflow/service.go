@@ -262,7 +262,29 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 	// Whether the requester is on call is looked up before the decision
 	// (Decide does no I/O) and only where a rule's automatic approval
 	// depends on it.
-	d, onCall := s.decideWithOnCall(ctx, p, policy.Input{Requester: id, Resource: in.Resource, Access: in.Access, Duration: decideFor, Reason: in.Reason, Time: now})
+	pin := policy.Input{Requester: id, Resource: in.Resource, Access: in.Access, Duration: decideFor, Reason: in.Reason, Time: now}
+	d, onCall := s.decideWithOnCall(ctx, p, pin)
+	// The provider checks what the request names (its target, its SSH
+	// key) and may find labels that policy conditions read, so the
+	// decision is taken again with them. It is asked even when the first
+	// decision refused: a rule may allow only what the target's labels
+	// say (a Google Cloud role the person is eligible for).
+	access := d.Access
+	if access == "" {
+		access = in.Access
+	}
+	subj, checked, err := s.checkSubject(ctx, p, id, in, access, extends)
+	if err != nil {
+		if !d.Allowed {
+			// Policy's refusal says more than the provider's.
+			return nil, d.Err()
+		}
+		return nil, err
+	}
+	if checked {
+		pin.Target, pin.Labels = subj.target, subj.labels
+		d, onCall = s.decideWithOnCall(ctx, p, pin)
+	}
 	if !d.Allowed {
 		if extends != nil && d.Code == jit.ECodeDurationTooLong && decideFor != in.Duration {
 			left := decideFor - in.Duration
@@ -301,9 +323,19 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 		UpdatedAt:         now,
 		LapsesAt:          now.Add(srv.LapseAfter),
 	}
+	subj.apply(r)
 	details := map[string]string{
 		"rule": d.Rule, "resource": r.Resource, "access": r.Access,
 		"duration": r.Duration.String(), "approvals_required": fmt.Sprint(d.ApprovalsRequired),
+	}
+	if r.Target != "" {
+		details["target"] = r.Target
+	}
+	if r.SSHPublicKey != "" {
+		details["ssh_key"] = sshKeyFingerprint(r.SSHPublicKey)
+	}
+	if len(r.Labels) > 0 {
+		details["labels"] = strings.Join(r.Labels, ", ")
 	}
 	if query != "" {
 		details["query"] = query

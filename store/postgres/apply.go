@@ -11,12 +11,13 @@ import (
 
 	"github.com/jitaccess/jit"
 	"github.com/jitaccess/jit/store/internal/privileges"
+	"github.com/jitaccess/jit/store/internal/subject"
 )
 
 const (
 	insertRequestQuery = `INSERT INTO requests (` + requestCols + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-			$20, $21, $22, $23, $24, $25, 1)
+			$20, $21, $22, $23, $24, $25, $26, 1)
 		ON CONFLICT (id) DO NOTHING`
 	// The fields fixed at submit are conditions, not assignments: an
 	// approval is bound to them (invariant 1), so an update that would
@@ -28,7 +29,7 @@ const (
 			version = version + 1
 		WHERE id = $16 AND version = $17
 			AND requester = $18 AND resource = $19 AND access = $20 AND duration_ns = $21
-			AND reason = $22 AND extends_id = $23 AND query = $24 AND privileges = $25`
+			AND reason = $22 AND extends_id = $23 AND query = $24 AND privileges = $25 AND subject = $26`
 	insertApprovalQuery = `INSERT INTO approvals (request_id, approver, approved, comment, at)
 		VALUES ($1, $2, $3, $4, $5)`
 	lockHeadQuery  = `SELECT seq, hash FROM audit_head FOR UPDATE`
@@ -189,7 +190,8 @@ func queueEvents(b *pgx.Batch, evs []*jit.AuditEvent) error {
 
 // requestWrite returns the statement and arguments that insert r (when
 // its Version is 0) or update it; either affects exactly one row when it
-// succeeds. The last argument is the stored form of r.Privileges.
+// succeeds. The last two arguments are the stored forms of r.Privileges
+// and of r's subject (its target fields).
 func requestWrite(r *jit.Request) (string, []any, error) {
 	var handle []byte
 	if len(r.Handle) > 0 {
@@ -200,13 +202,17 @@ func requestWrite(r *jit.Request) (string, []any, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("postgres: request %s: %w", r.ID, err)
 	}
+	subj, err := subject.Encode(r)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres: request %s: %w", r.ID, err)
+	}
 	if r.Version == 0 {
 		return insertRequestQuery, []any{
 			r.ID, r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID,
 			groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired, r.AutoApproved,
 			ts(r.CreatedAt), ts(r.UpdatedAt), ts(r.LapsesAt),
 			tsPtr(r.GrantedAt), tsPtr(r.ExpiresAt), tsPtr(r.EndedAt),
-			r.EndedBy, r.EndReason, string(r.EndStatus), handle, r.Query, privs}, nil
+			r.EndedBy, r.EndReason, string(r.EndStatus), handle, r.Query, privs, subj}, nil
 	}
 	return updateRequestQuery, []any{
 		groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired,
@@ -214,7 +220,7 @@ func requestWrite(r *jit.Request) (string, []any, error) {
 		tsPtr(r.GrantedAt), tsPtr(r.ExpiresAt), tsPtr(r.EndedAt),
 		r.EndedBy, r.EndReason, string(r.EndStatus), handle,
 		r.ID, r.Version,
-		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID, r.Query, privs}, nil
+		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID, r.Query, privs, subj}, nil
 }
 
 // putRequest inserts or updates r and returns its new stored version.
@@ -239,24 +245,25 @@ func (s *Store) putRequest(ctx context.Context, tx pgx.Tx, r *jit.Request) (int,
 	if ct.RowsAffected() == 1 {
 		return r.Version + 1, nil
 	}
-	return 0, explainUpdateMiss(ctx, tx, r, args[len(args)-1])
+	return 0, explainUpdateMiss(ctx, tx, r, args[len(args)-2], args[len(args)-1])
 }
 
 // explainUpdateMiss says why an update matched no row. Under READ
 // COMMITTED it reads the latest committed row, the one the update was
 // checked against. privs is the stored form of r.Privileges the update
-// compared, and is compared here the same way (as jsonb).
-func explainUpdateMiss(ctx context.Context, tx pgx.Tx, r *jit.Request, privs any) error {
+// compared, and is compared here the same way (as jsonb); subj is the
+// stored form of r's subject, compared as text.
+func explainUpdateMiss(ctx context.Context, tx pgx.Tx, r *jit.Request, privs, subj any) error {
 	var (
 		version                                            int
 		requester, resource, access, reason, extend, query string
-		samePrivs                                          bool
+		samePrivs, sameSubj                                bool
 		duration                                           int64
 	)
 	err := tx.QueryRow(ctx, `SELECT version, requester, resource, access, duration_ns, reason, extends_id,
-			query, privileges = $2
-		FROM requests WHERE id = $1`, r.ID, privs).Scan(&version, &requester, &resource, &access, &duration, &reason, &extend,
-		&query, &samePrivs)
+			query, privileges = $2, subject = $3
+		FROM requests WHERE id = $1`, r.ID, privs, subj).Scan(&version, &requester, &resource, &access, &duration, &reason, &extend,
+		&query, &samePrivs, &sameSubj)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return jit.Errorf(jit.ECodeNotFound, "request %s not found", r.ID)
 	} else if err != nil {
@@ -277,6 +284,7 @@ func explainUpdateMiss(ctx context.Context, tx pgx.Tx, r *jit.Request, privs any
 		{"extends_id", extend == r.ExtendsID},
 		{"query", query == r.Query},
 		{"privileges", samePrivs},
+		{"target", sameSubj},
 	} {
 		if !f.same {
 			return jit.FieldErrorf(f.name, jit.ECodeInvalid, "request %s: %s is fixed at submit and cannot change", r.ID, f.name)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jitaccess/jit"
 	"github.com/jitaccess/jit/store/internal/privileges"
+	"github.com/jitaccess/jit/store/internal/subject"
 )
 
 // Limits of ListRequests.
@@ -23,7 +24,7 @@ const (
 const requestCols = `id, requester, resource, access, duration_ns, reason, extends_id,
 	requester_groups, approvers, status, rule, approvals_required, auto_approved,
 	created_at, updated_at, lapses_at, granted_at, expires_at, ended_at,
-	ended_by, end_reason, end_status, handle, query, privileges, version`
+	ended_by, end_reason, end_status, handle, query, privileges, subject, version`
 
 // selectRequests reads requests (alias r) with their approvals, aggregated
 // per request in (at, id) order by a lateral subquery. One statement reads
@@ -57,7 +58,7 @@ func scanRequest(row pgx.Row) (*jit.Request, error) {
 		status, endStatus                        string
 		created                                  time.Time
 		updated, lapses, granted, expires, ended *time.Time
-		handle, privs                            []byte
+		handle, privs, subj                      []byte
 		approver, comment                        []string
 		approved                                 []bool
 		at                                       []time.Time
@@ -65,13 +66,16 @@ func scanRequest(row pgx.Row) (*jit.Request, error) {
 	err := row.Scan(&r.ID, &r.Requester, &r.Resource, &r.Access, &durationNS, &r.Reason, &r.ExtendsID,
 		&r.RequesterGroups, &r.Approvers, &status, &r.Rule, &r.ApprovalsRequired, &r.AutoApproved,
 		&created, &updated, &lapses, &granted, &expires, &ended,
-		&r.EndedBy, &r.EndReason, &endStatus, &handle, &r.Query, &privs, &r.Version,
+		&r.EndedBy, &r.EndReason, &endStatus, &handle, &r.Query, &privs, &subj, &r.Version,
 		&approver, &approved, &comment, &at)
 	if err != nil {
 		return nil, err
 	}
 	r.Duration = time.Duration(durationNS)
 	if r.Privileges, err = privileges.Decode(privs); err != nil {
+		return nil, fmt.Errorf("request %s: %w", r.ID, err)
+	}
+	if err := subject.Decode(subj, &r); err != nil {
 		return nil, fmt.Errorf("request %s: %w", r.ID, err)
 	}
 	r.Status = jit.Status(status)

@@ -8,12 +8,13 @@ import (
 
 	"github.com/jitaccess/jit"
 	"github.com/jitaccess/jit/store/internal/privileges"
+	"github.com/jitaccess/jit/store/internal/subject"
 )
 
 // The statements of Apply, prepared once (see stmtCache).
 const (
 	insertRequestQuery = `INSERT INTO requests (` + requestCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 		ON CONFLICT (id) DO NOTHING`
 	// The fields fixed at submit are conditions, not assignments: an
 	// approval is bound to them (invariant 1), so an update that would
@@ -25,7 +26,7 @@ const (
 			version = version + 1
 		WHERE id = ? AND version = ?
 			AND requester = ? AND resource = ? AND access = ? AND duration_ns = ?
-			AND reason = ? AND extends_id = ? AND query = ? AND privileges = ?`
+			AND reason = ? AND extends_id = ? AND query = ? AND privileges = ? AND subject = ?`
 	insertApprovalQuery = `INSERT INTO approvals (request_id, approver, approved, comment, at)
 		VALUES (?, ?, ?, ?, ?)`
 	insertEventQuery = `INSERT INTO audit (seq, time, actor, action, request_id, reason,
@@ -148,6 +149,10 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: request %s: %w", r.ID, err)
 	}
+	subj, err := subject.Encode(r)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: request %s: %w", r.ID, err)
+	}
 	handle := any(nil)
 	if len(r.Handle) > 0 {
 		handle = r.Handle
@@ -158,7 +163,7 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 			groups, approvers, string(r.Status), r.Rule, r.ApprovalsRequired, boolInt(r.AutoApproved),
 			r.CreatedAt.UnixMicro(), micros(r.UpdatedAt), micros(r.LapsesAt),
 			microsPtr(r.GrantedAt), microsPtr(r.ExpiresAt), microsPtr(r.EndedAt),
-			r.EndedBy, r.EndReason, string(r.EndStatus), handle, r.Query, privs)
+			r.EndedBy, r.EndReason, string(r.EndStatus), handle, r.Query, privs, subj)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: insert request %s: %w", r.ID, err)
 		}
@@ -178,7 +183,7 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 		microsPtr(r.GrantedAt), microsPtr(r.ExpiresAt), microsPtr(r.EndedAt),
 		r.EndedBy, r.EndReason, string(r.EndStatus), handle,
 		r.ID, r.Version,
-		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID, r.Query, privs)
+		r.Requester, r.Resource, r.Access, int64(r.Duration), r.Reason, r.ExtendsID, r.Query, privs, subj)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: update request %s: %w", r.ID, err)
 	}
@@ -189,24 +194,24 @@ func (s *Store) putRequest(ctx context.Context, tx *sql.Tx, r *jit.Request) (int
 	if n == 1 {
 		return r.Version + 1, nil
 	}
-	return 0, s.explainUpdateMiss(ctx, tx, r, privs)
+	return 0, s.explainUpdateMiss(ctx, tx, r, privs, subj)
 }
 
 // explainUpdateMiss says why an update matched no row. privs is the
-// stored form of r.Privileges the update compared.
-func (s *Store) explainUpdateMiss(ctx context.Context, tx *sql.Tx, r *jit.Request, privs string) error {
+// stored form of r.Privileges, and subj of r's subject, the update compared.
+func (s *Store) explainUpdateMiss(ctx context.Context, tx *sql.Tx, r *jit.Request, privs, subj string) error {
 	var (
 		version                                            int
 		requester, resource, access, reason, extend, query string
-		storedPrivs                                        string
+		storedPrivs, storedSubj                            string
 		duration                                           int64
 	)
 	// Rare (a conflict or a refused update), so not worth a cached
 	// statement.
 	err := tx.QueryRowContext(ctx, `SELECT version, requester, resource, access, duration_ns, reason, extends_id,
-			query, privileges
+			query, privileges, subject
 		FROM requests WHERE id = ?`, r.ID).Scan(&version, &requester, &resource, &access, &duration, &reason, &extend,
-		&query, &storedPrivs)
+		&query, &storedPrivs, &storedSubj)
 	if errors.Is(err, sql.ErrNoRows) {
 		return jit.Errorf(jit.ECodeNotFound, "request %s not found", r.ID)
 	} else if err != nil {
@@ -227,6 +232,7 @@ func (s *Store) explainUpdateMiss(ctx context.Context, tx *sql.Tx, r *jit.Reques
 		{"extends_id", extend == r.ExtendsID},
 		{"query", query == r.Query},
 		{"privileges", storedPrivs == privs},
+		{"target", storedSubj == subj},
 	} {
 		if !f.same {
 			return jit.FieldErrorf(f.name, jit.ECodeInvalid, "request %s: %s is fixed at submit and cannot change", r.ID, f.name)

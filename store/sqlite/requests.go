@@ -10,6 +10,7 @@ import (
 
 	"github.com/jitaccess/jit"
 	"github.com/jitaccess/jit/store/internal/privileges"
+	"github.com/jitaccess/jit/store/internal/subject"
 )
 
 // Limits of ListRequests.
@@ -21,7 +22,7 @@ const (
 const requestCols = `id, requester, resource, access, duration_ns, reason, extends_id,
 	requester_groups, approvers, status, rule, approvals_required, auto_approved,
 	created_at, updated_at, lapses_at, granted_at, expires_at, ended_at,
-	ended_by, end_reason, end_status, handle, query, privileges, version`
+	ended_by, end_reason, end_status, handle, query, privileges, subject, version`
 
 // Queries whose plans a test checks (they must use an index).
 const (
@@ -76,6 +77,7 @@ type requestRow struct {
 	ended                             sql.NullInt64
 	handle                            []byte
 	privileges                        []byte
+	subject                           []byte
 }
 
 // dest returns scan destinations in requestCols order.
@@ -84,7 +86,7 @@ func (x *requestRow) dest() []any {
 	return []any{&r.ID, &r.Requester, &r.Resource, &r.Access, &x.durationNS, &r.Reason, &r.ExtendsID,
 		&x.groups, &x.approvers, &x.status, &r.Rule, &r.ApprovalsRequired, &x.autoApproved,
 		&x.created, &x.updated, &x.lapses, &x.granted, &x.expires, &x.ended,
-		&r.EndedBy, &r.EndReason, &x.endStatus, &x.handle, &r.Query, &x.privileges, &r.Version}
+		&r.EndedBy, &r.EndReason, &x.endStatus, &x.handle, &r.Query, &x.privileges, &x.subject, &r.Version}
 }
 
 // request decodes the scanned columns into a new request with no
@@ -100,6 +102,9 @@ func (x *requestRow) request() (*jit.Request, error) {
 		return nil, err
 	}
 	if r.Privileges, err = privileges.Decode(x.privileges); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := subject.Decode(x.subject, &r); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	r.Status = jit.Status(x.status)

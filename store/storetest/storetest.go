@@ -73,6 +73,7 @@ func Run(t *testing.T, open Opener) {
 		{"Tokens", testTokens},
 		{"QueryRoundTrip", testQueryRoundTrip},
 		{"EmptyPrivileges", testEmptyPrivileges},
+		{"SubjectRoundTrip", testSubjectRoundTrip},
 		{"PublicKeys", testPublicKeys},
 		{"Credentials", testCredentials},
 		{"CredentialAllOrNothing", testCredentialAllOrNothing},

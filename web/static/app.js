@@ -135,6 +135,39 @@
       }
       return null;
     };
+    // The target field offers what the server lists under the part typed
+    // so far: the namespaces, then after "KIND/NAMESPACE/" its objects.
+    var targetField = document.getElementById('target-field');
+    var target = document.getElementById('target');
+    var targetList = document.getElementById('targets');
+    var targetCache = {};
+    var targetTimer = null;
+    var fillTargets = function (items) {
+      while (targetList.firstChild) { targetList.removeChild(targetList.firstChild); }
+      items.forEach(function (t) {
+        var opt = document.createElement('option');
+        opt.value = t;
+        targetList.appendChild(opt);
+      });
+    };
+    var loadTargets = function () {
+      if (!target || !targetList) { return; }
+      var o = offerFor(res.value.trim());
+      if (!o || o.getAttribute('data-target') !== 'true') { fillTargets([]); return; }
+      var v = target.value;
+      var cut = v.lastIndexOf('/');
+      var parent = cut > 0 ? v.slice(0, cut) : '';
+      var key = o.value + '\n' + parent;
+      if (targetCache[key]) { fillTargets(targetCache[key]); return; }
+      clearTimeout(targetTimer);
+      targetTimer = setTimeout(function () {
+        fetch('/targets?resource=' + encodeURIComponent(o.value) + '&parent=' + encodeURIComponent(parent), {credentials: 'same-origin'})
+          .then(function (r) { return r.ok ? r.json() : {items: []}; })
+          .then(function (d) { targetCache[key] = d.items || []; fillTargets(targetCache[key]); })
+          .catch(function () { fillTargets([]); });
+      }, 150);
+    };
+    if (target) { target.addEventListener('input', loadTargets); target.addEventListener('focus', loadTargets); }
     var anyQuery = Array.prototype.some.call(offers.options, function (o) { return o.getAttribute('data-query') === 'true'; });
     var update = function () {
       var o = offerFor(res.value.trim());
@@ -149,6 +182,8 @@
       var queryField = document.getElementById('query-field');
       var query = document.getElementById('query');
       if (queryField) { queryField.hidden = !(o ? o.getAttribute('data-query') === 'true' : anyQuery) && !(query && query.value); }
+      if (targetField) { targetField.hidden = !(o && o.getAttribute('data-target') === 'true') && !(target && target.value); }
+      loadTargets();
       if (!o) {
         hintFor('access-hint', 'Each resource has its own levels.');
         hintFor('duration-hint', 'Like 30m, 2h or 1d.');

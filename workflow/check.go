@@ -1,0 +1,138 @@
+package workflow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jitaccess/jit"
+	"github.com/jitaccess/jit/policy"
+	"github.com/jitaccess/jit/provider"
+)
+
+// Limits of what a request names beyond its resource: both are stored with
+// the request and shown to approvers.
+const (
+	maxTargetLen = 1024
+	maxSSHKeyLen = 16 << 10
+)
+
+// checkTimeout bounds the provider's look at its target at submit.
+const checkTimeout = 10 * time.Second
+
+// subject is what a request names beyond its resource and access level,
+// as the provider's check accepted it.
+type subject struct {
+	target, summary, sshKey string
+	labels, peers           []string
+}
+
+func (c subject) apply(r *jit.Request) {
+	r.Target, r.TargetSummary, r.SSHPublicKey = c.target, c.summary, c.sshKey
+	r.Labels, r.Peers = c.labels, c.peers
+}
+
+// checkSubject asks the resource's provider, when it checks requests
+// (provider.Checker), whether the request could be granted exactly as
+// asked. It runs before anyone is asked to approve, so a request that can
+// never be granted (a Kubernetes target that would grant nothing, an SSH
+// key of a refused type, a Google Cloud role the person is not eligible
+// for) is refused at once with the provider's reason. A resource whose
+// provider does not check takes no target and no SSH key. An extension
+// names what the access it extends named; the check runs again, since
+// eligibility may have changed.
+//
+// ok is false when there was nothing to check (the provider checks
+// nothing and nothing was named).
+func (s *Service) checkSubject(ctx context.Context, p *policy.Policy, who jit.Identity, in SubmitInput, access string, extends *jit.Request) (subject, bool, error) {
+	target, key := strings.TrimSpace(in.Target), strings.TrimSpace(in.SSHPublicKey)
+	if extends != nil {
+		if target != "" && target != extends.Target {
+			return subject{}, false, jit.FieldErrorf("target", jit.ECodeInvalid, "an extension keeps the target of the access it extends (%s)", orWhole(extends.Target))
+		}
+		if key != "" && key != extends.SSHPublicKey {
+			return subject{}, false, jit.FieldErrorf("ssh_public_key", jit.ECodeInvalid, "an extension keeps the SSH key of the access it extends")
+		}
+		target, key = extends.Target, extends.SSHPublicKey
+	}
+	switch {
+	case len(target) > maxTargetLen:
+		return subject{}, false, jit.FieldErrorf("target", jit.ECodeInvalid, "the target is %d bytes long; at most %d are accepted", len(target), maxTargetLen)
+	case len(key) > maxSSHKeyLen:
+		return subject{}, false, jit.FieldErrorf("ssh_public_key", jit.ECodeInvalid, "the SSH public key is %d bytes long; at most %d are accepted", len(key), maxSSHKeyLen)
+	}
+	var checker provider.Checker
+	if prov, ok := s.providerFor(p, in.Resource); ok {
+		checker, _ = provider.As[provider.Checker](prov)
+	}
+	if checker == nil {
+		if target != "" {
+			return subject{}, false, jit.FieldErrorf("target", jit.ECodeInvalid, "resource %s does not take a target", in.Resource)
+		}
+		if key != "" {
+			return subject{}, false, jit.FieldErrorf("ssh_public_key", jit.ECodeInvalid, "resource %s does not take an SSH public key", in.Resource)
+		}
+		return subject{}, false, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	resp, err := checker.Check(cctx, provider.CheckRequest{
+		Resource: in.Resource, User: who.Email, Access: access, Duration: in.Duration,
+		Target: target, SSHPublicKey: key,
+	})
+	var refused *provider.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return subject{}, false, jit.Errorf(jit.ECodeRefused, "%s", refused.Reason)
+	case err != nil:
+		s.log.Error("check request", "resource", in.Resource, "err", err)
+		return subject{}, false, jit.Errorf(jit.ECodeUnavailable, "the request could not be checked against %s; retry later", in.Resource)
+	}
+	c := subject{target: target, summary: resp.Summary, sshKey: key, labels: resp.Labels}
+	if resp.Target != "" {
+		c.target = resp.Target
+	}
+	for _, e := range resp.Peers {
+		if !strings.EqualFold(e, who.Email) {
+			c.peers = append(c.peers, strings.ToLower(e))
+		}
+	}
+	return c, true, nil
+}
+
+func orWhole(target string) string {
+	if target == "" {
+		return "the whole resource"
+	}
+	return target
+}
+
+// revokeRequest is the provider's view of removing r's access.
+func revokeRequest(r *jit.Request) provider.RevokeRequest {
+	req := provider.RevokeRequest{RequestID: r.ID, User: r.Requester, Resource: r.Resource, Access: r.Access,
+		Handle: r.Handle, Target: r.Target}
+	if r.ExpiresAt != nil {
+		req.ExpiresAt = *r.ExpiresAt
+	}
+	return req
+}
+
+// sshKeyFingerprint names an SSH public key in the audit log the way
+// ssh-keygen -l does (SHA256:base64 of the key blob), so the log shows
+// which key was certified without repeating it. A key that does not
+// parse as authorized_keys text (the provider refused it already) is
+// named by a hash of its text.
+func sshKeyFingerprint(key string) string {
+	fields := strings.Fields(key)
+	for i, f := range fields {
+		if blob, err := base64.StdEncoding.DecodeString(f); err == nil && i > 0 && len(blob) > 4 {
+			sum := sha256.Sum256(blob)
+			return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+		}
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "text-SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+}
