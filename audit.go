@@ -38,7 +38,8 @@ const (
 	// ActionDrift records a difference the reconciler found between the
 	// store and a target; Details["kind"] says which ("orphan": access
 	// without an active grant, revoked; "vanished": an active grant whose
-	// access is gone).
+	// access is gone; "swept": access past its written expiry that a
+	// provider's sweep deleted from its target, Details["objects"] many).
 	ActionDrift = "drift"
 )
 

@@ -197,3 +197,60 @@ func TestSubmitChecksTheTarget(t *testing.T) {
 		t.Fatalf("the grant was %+v; want the canonical target passed to the provider", got)
 	}
 }
+
+// sweeping is a provider with a sweep that finds expired objects once.
+type sweeping struct {
+	checking
+	mu    sync.Mutex
+	found int
+	runs  int
+}
+
+var sweepingTarget = &sweeping{found: 3}
+
+func init() {
+	provider.Register("wfsweep", func(r provider.Resource) (provider.Provider, error) { return sweepingTarget, nil })
+}
+
+func (s *sweeping) Sweep(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runs++
+	n := s.found
+	s.found = 0
+	return n, nil
+}
+
+// The sweep of a provider that has one runs at Sweep and at every
+// Reconcile; what it deletes is recorded as drift in the audit log.
+func TestSweep(t *testing.T) {
+	pol, err := policy.Parse("test.yaml", []byte(`
+identities: [{email: alice@example.com, groups: [eng]}]
+resources: [{name: cluster, provider: wfsweep, access: [view]}]
+rules: [{name: r, requesters: {groups: [eng]}, resources: [cluster], max_duration: 1h, approvers: {users: [bob@example.com]}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc, err := workflow.New(workflow.Config{Store: st, Policy: policy.NewHolder(pol), Clock: &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := svc.Sweep(context.Background())
+	if err != nil || rep.Swept != 3 || len(rep.Drift) != 1 || rep.Drift[0].Kind != workflow.DriftSwept {
+		t.Fatalf("Sweep = %+v, %v; want 3 objects swept, one drift", rep, err)
+	}
+	evs, err := st.ListAudit(context.Background(), jit.AuditFilter{Action: jit.ActionDrift})
+	if err != nil || len(evs) != 1 || evs[0].Details["kind"] != "swept" || evs[0].Details["objects"] != "3" {
+		t.Fatalf("audit = %+v, %v", evs, err)
+	}
+	rep, err = svc.Reconcile(context.Background())
+	if err != nil || rep.Swept != 0 || sweepingTarget.runs != 2 {
+		t.Fatalf("Reconcile = %+v, %v after %d sweeps; want the sweep run again, finding nothing", rep, err, sweepingTarget.runs)
+	}
+}

@@ -24,6 +24,11 @@ const (
 	// target. It is reported, once per request; the grant stays active in
 	// the store, since only the target can say why the access went.
 	DriftVanished = "vanished"
+	// DriftSwept is access that a provider's sweep (provider.Sweeper)
+	// deleted from its target because the expiry written on it had passed:
+	// a revoke that never ran, or a store that lost the grant. It is
+	// recorded with the number of objects deleted.
+	DriftSwept = "swept"
 )
 
 // ReconcileGrace is how long after a grant's end (or expiry) its access may
@@ -43,6 +48,8 @@ type ReconcileReport struct {
 	Verified int
 	// Listed counts the grants the targets listed.
 	Listed int
+	// Swept counts the objects providers' sweeps deleted.
+	Swept int
 	// Drift lists the differences found, in the order found.
 	Drift []Drift
 	// Errors are the failures that left part of the work undone (a target
@@ -114,6 +121,7 @@ func (s *Service) reconcileResource(ctx context.Context, p *policy.Policy, resou
 		return
 	}
 	fail := func(err error) { rep.Errors = append(rep.Errors, fmt.Errorf("reconcile %s: %w", resource, err)) }
+	s.sweepResource(ctx, prov, resource, rep)
 
 	// The listing is taken before the store is read: access can only
 	// appear in a target after its request is recorded as granting, so a
@@ -297,6 +305,50 @@ func (s *Service) checkVanished(ctx context.Context, prov provider.Provider, res
 	s.log.Warn("drift: access of an active grant is missing from its target", "resource", resource, "request", r.ID, "user", r.Requester)
 	s.recordDrift(ctx, d, "the access of this active grant is missing from the target",
 		map[string]string{"kind": DriftVanished, "resource": resource, "user": r.Requester, "status": string(cur.Status)}, rep)
+}
+
+// Sweep runs the sweep of every provider that has one (provider.Sweeper):
+// each deletes, from what its target alone holds, the access jit created
+// whose written expiry has passed. jitd runs it at start, so that nothing
+// outlives its expiry after a crash or a lost store; Reconcile runs it
+// every time too. Like Reconcile it is an internal operation, safe at any
+// time, and returns a report (Swept, Drift and Errors) and the join of its
+// errors.
+func (s *Service) Sweep(ctx context.Context) (ReconcileReport, error) {
+	var rep ReconcileReport
+	p := s.policy.Get()
+	for _, res := range p.Resources() {
+		if err := ctx.Err(); err != nil {
+			rep.Errors = append(rep.Errors, err)
+			break
+		}
+		if prov, ok := s.providerFor(p, res.Name); ok {
+			s.sweepResource(ctx, prov, res.Name, &rep)
+		}
+	}
+	return rep, errors.Join(rep.Errors...)
+}
+
+// sweepResource runs prov's sweep, if it has one, into rep.
+func (s *Service) sweepResource(ctx context.Context, prov provider.Provider, resource string, rep *ReconcileReport) {
+	sw, ok := provider.As[provider.Sweeper](prov)
+	if !ok {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.ProviderTimeout)
+	n, err := sw.Sweep(cctx)
+	cancel()
+	if err != nil {
+		rep.Errors = append(rep.Errors, fmt.Errorf("sweep %s: %w", resource, err))
+	}
+	if n == 0 {
+		return
+	}
+	rep.Swept += n
+	s.log.Warn("sweep deleted expired access from its target", "resource", resource, "objects", n)
+	d := Drift{Kind: DriftSwept, Resource: resource}
+	s.recordDrift(ctx, d, fmt.Sprintf("the sweep deleted %d expired object(s) of jit's from the target", n),
+		map[string]string{"kind": DriftSwept, "resource": resource, "objects": fmt.Sprint(n)}, rep)
 }
 
 // recordDrift appends d to the report, the audit log and the metrics.

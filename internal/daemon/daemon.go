@@ -294,7 +294,17 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	if err := svc.ScheduleReconcile(runCtx, srvCfg.ReconcileInterval); err != nil {
 		o.Logger.Error("schedule reconciliation", "err", err)
 	}
-	d.wg.Add(4)
+	// Providers whose targets cannot end access by themselves (Kubernetes
+	// bindings) sweep what outlived its written expiry at start, before
+	// the first reconciliation, so that nothing survives a crash or a lost
+	// store for longer than a restart.
+	d.wg.Add(5)
+	go func() {
+		defer d.wg.Done()
+		if rep, err := svc.Sweep(runCtx); err != nil && runCtx.Err() == nil {
+			o.Logger.Error("sweep expired access at start", "err", err, "swept", rep.Swept)
+		}
+	}()
 	go func() { defer d.wg.Done(); sched.Run(runCtx) }()
 	go func() { defer d.wg.Done(); svc.Maintain(runCtx, 10*time.Second) }()
 	if rs, ok := st.(jit.RecordStore); ok && slackApp != nil {
