@@ -1,6 +1,7 @@
 package jithttp
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -442,4 +443,49 @@ func (s *Server) kubeconfig(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"kubeconfig": string(b)})
 	return nil
+}
+
+func (s *Server) sshHosts(w http.ResponseWriter, r *http.Request) error {
+	p, err := parseParams(r, "host")
+	if err != nil {
+		return err
+	}
+	if !p.has("host") {
+		return jit.FieldErrorf("host", jit.ECodeInvalid, "host is required")
+	}
+	offers, err := s.svc.HostOffers(r.Context(), p.str("host"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": offers})
+	return nil
+}
+
+func (s *Server) sshCA(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
+	key, err := s.svc.AuthorityKey(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err = io.WriteString(w, strings.TrimSpace(key)+"\n")
+	return err
+}
+
+func (s *Server) sshKRL(w http.ResponseWriter, r *http.Request) error {
+	if err := noParams(r); err != nil {
+		return err
+	}
+	krl, err := s.svc.RevocationList(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	// A cached list would keep a revoked certificate working.
+	h.Set("Cache-Control", "no-store")
+	_, err = w.Write(krl)
+	return err
 }

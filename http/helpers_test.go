@@ -191,6 +191,27 @@ func (s *recService) Kubeconfig(ctx context.Context, resource string) ([]byte, e
 	return []byte("apiVersion: v1\nkind: Config\n"), nil
 }
 
+func (s *recService) HostOffers(ctx context.Context, host string) ([]workflow.HostOffer, error) {
+	if err := s.record(ctx, "HostOffers", host); err != nil {
+		return nil, err
+	}
+	return []workflow.HostOffer{{Resource: "web-hosts", Access: []workflow.HostAccess{{Name: "deploy", Principals: []string{"deploy"}}}}}, nil
+}
+
+func (s *recService) AuthorityKey(ctx context.Context, resource string) (string, error) {
+	if err := s.record(ctx, "AuthorityKey", resource); err != nil {
+		return "", err
+	}
+	return "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPl6 jit-ca", nil
+}
+
+func (s *recService) RevocationList(ctx context.Context, resource string) ([]byte, error) {
+	if err := s.record(ctx, "RevocationList", resource); err != nil {
+		return nil, err
+	}
+	return []byte("SSHKRL\n\x00"), nil
+}
+
 func (s *recService) Ready(ctx context.Context) error {
 	_ = s.record(ctx, "Ready")
 	return s.readyErr

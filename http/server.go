@@ -52,6 +52,9 @@ type Service interface {
 	Credential(ctx context.Context, id string) (*jit.CredentialEnvelope, error)
 	Targets(ctx context.Context, resource, parent string) (provider.ListTargetsResponse, error)
 	Kubeconfig(ctx context.Context, resource string) ([]byte, error)
+	HostOffers(ctx context.Context, host string) ([]workflow.HostOffer, error)
+	AuthorityKey(ctx context.Context, resource string) (string, error)
+	RevocationList(ctx context.Context, resource string) ([]byte, error)
 }
 
 var _ Service = (*workflow.Service)(nil)
@@ -206,6 +209,11 @@ func (s *Server) routes() []route {
 		{Method: "GET", Path: "/api/v1/resources", Name: "resources", Auth: true, Handler: api(s.resources)},
 		{Method: "GET", Path: "/api/v1/resources/{name}/targets", Name: "targets", Auth: true, Handler: api(s.targets)},
 		{Method: "GET", Path: "/api/v1/resources/{name}/kubeconfig", Name: "kubeconfig", Auth: true, Handler: api(s.kubeconfig)},
+		{Method: "GET", Path: "/api/v1/ssh", Name: "ssh-hosts", Auth: true, Handler: api(s.sshHosts)},
+		// The CA key and the revocation list are public: sshd hosts fetch
+		// them without signing in, and neither holds a secret.
+		{Method: "GET", Path: "/api/v1/ssh/{name}/ca.pub", Name: "ssh-ca", Handler: api(s.sshCA)},
+		{Method: "GET", Path: "/api/v1/ssh/{name}/krl", Name: "ssh-krl", Handler: api(s.sshKRL)},
 		{Method: "POST", Path: "/api/v1/requests", Name: "submit", Auth: true, Handler: api(s.submit)},
 		{Method: "GET", Path: "/api/v1/requests", Name: "list", Auth: true, Handler: api(s.list)},
 		{Method: "GET", Path: "/api/v1/requests/{id}", Name: "get", Auth: true, Handler: api(s.get)},

@@ -257,6 +257,7 @@ func TestHandlersCallService(t *testing.T) {
 		{"targets", "GET", "/api/v1/resources/k8s/targets?parent=deployments/default", ``, 200, "Targets", []any{"k8s", "deployments/default"}},
 		{"targets top", "GET", "/api/v1/resources/k8s/targets", ``, 200, "Targets", []any{"k8s", ""}},
 		{"kubeconfig", "GET", "/api/v1/resources/k8s/kubeconfig", ``, 200, "Kubeconfig", []any{"k8s"}},
+		{"ssh hosts", "GET", "/api/v1/ssh?host=web-3", ``, 200, "HostOffers", []any{"web-3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

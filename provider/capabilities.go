@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -183,4 +184,39 @@ type Sweeper interface {
 // provider's client settings are incomplete.
 type KubeconfigWriter interface {
 	Kubeconfig(user string) ([]byte, error)
+}
+
+// HostMatcher is an optional capability of providers whose resources
+// cover a set of hosts (SSH host groups): the CLI finds the resource for a
+// host it is asked to connect to, and the login names a level carries.
+type HostMatcher interface {
+	// MatchHost reports whether host (a name or address) is one of the
+	// resource's hosts.
+	MatchHost(host string) bool
+	// Principals lists the login names the grants of an access level
+	// carry (nil for an unknown level).
+	Principals(access string) []string
+}
+
+// CertificateAuthority is an optional capability of providers whose grants
+// are certificates that targets check by themselves (SSH user
+// certificates): they stop working at their own expiry even when jit is
+// down, but cannot be recalled from the targets. Revoking such a grant
+// puts it on a revocation list that jitd serves and the targets fetch.
+type CertificateAuthority interface {
+	// AuthorityKey returns the public key targets must trust, in their
+	// own format (an authorized_keys line for sshd's TrustedUserCAKeys).
+	// Errors: the CA key cannot be read.
+	AuthorityKey() (string, error)
+	// RevocationList encodes the revocation list of the grants given by
+	// their handles (GrantResponse.Handle): the grants that ended before
+	// their certificates' own expiry. Certificates already past their
+	// expiry are left out. version must grow whenever the list changes.
+	// It has no side effects. Errors: a handle that is not one of this
+	// provider's (the list would silently miss a certificate, so none is
+	// made), or the CA key cannot be read.
+	RevocationList(handles []json.RawMessage, version uint64) ([]byte, error)
+	// MaxValidity bounds how long any certificate it issues is valid, so
+	// that jitd knows how far back ended grants may still need revoking.
+	MaxValidity() time.Duration
 }
