@@ -190,7 +190,7 @@ directory), overridden by $JIT_SERVER and $JIT_TOKEN, overridden by
 		a.revokeCommand(), a.extendCommand(),
 		a.policyCommand(), a.auditCommand(), a.versionCommand(),
 		a.keyCommand(), a.dbCommand(), a.psqlCommand(), a.mysqlCommand(),
-		a.targetsCommand(), a.kubeconfigCommand(),
+		a.targetsCommand(), a.kubeconfigCommand(), a.sshCommand(), a.sshCertCommand(),
 	)
 	return root
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jitaccess/jit"
 	"github.com/jitaccess/jit/audit"
+	"github.com/jitaccess/jit/client"
 	"github.com/jitaccess/jit/policy"
 )
 
@@ -579,5 +580,46 @@ func TestCommandOutput(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestSplitUserHost(t *testing.T) {
+	for in, want := range map[string][3]string{
+		"web-3":            {"", "web-3", "ok"},
+		"deploy@web-3":     {"deploy", "web-3", "ok"},
+		"a@b@web-3":        {"a@b", "web-3", "ok"},
+		"@web-3":           {"", "", ""},
+		"deploy@":          {"", "", ""},
+		"-oProxyCommand=x": {"", "", ""},
+		"deploy@-oProxy=x": {"", "", ""},
+		"-l@web":           {"", "", ""},
+		"web 3":            {"", "", ""},
+	} {
+		u, h, ok := splitUserHost(in)
+		if u != want[0] || h != want[1] || ok != (want[2] == "ok") {
+			t.Errorf("splitUserHost(%q) = %q, %q, %v; want %v", in, u, h, ok, want)
+		}
+	}
+}
+
+func TestPickSSHAccess(t *testing.T) {
+	o := client.HostOffer{Resource: "web", DefaultAccess: "deploy", Access: []client.HostAccess{
+		{Name: "deploy", Principals: []string{"deploy"}}, {Name: "admin", Principals: []string{"root", "admin"}}}}
+	for _, c := range []struct{ access, user, level, login, err string }{
+		{"", "", "deploy", "deploy", ""},
+		{"", "root", "admin", "root", ""},
+		{"", "ubuntu", "deploy", "ubuntu", ""},
+		{"admin", "", "admin", "root", ""},
+		{"admin", "ubuntu", "admin", "ubuntu", ""},
+		{"superuser", "", "", "", "no access level superuser"},
+	} {
+		level, login, err := pickSSHAccess(o, c.access, c.user)
+		if level != c.level || login != c.login || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("pickSSHAccess(%q, %q) = %q, %q, %v; want %q, %q, %q", c.access, c.user, level, login, err, c.level, c.login, c.err)
+		}
+	}
+	o.DefaultAccess = ""
+	if _, _, err := pickSSHAccess(o, "", "ubuntu"); err == nil || !strings.Contains(err.Error(), "--access") {
+		t.Errorf("no default and no matching principal: %v", err)
 	}
 }

@@ -49,7 +49,7 @@ func rootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(devCmd(), serveCmd(), tokenCmd(), auditCmd(), policyCmd())
+	root.AddCommand(devCmd(), serveCmd(), tokenCmd(), auditCmd(), policyCmd(), sshCmd())
 	return root
 }
 

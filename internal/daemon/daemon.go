@@ -38,6 +38,7 @@ import (
 	_ "github.com/jitaccess/jit/provider/http"
 	_ "github.com/jitaccess/jit/provider/mysql"
 	_ "github.com/jitaccess/jit/provider/postgres"
+	_ "github.com/jitaccess/jit/provider/sshca"
 	_ "github.com/jitaccess/jit/provider/webhook"
 )
 

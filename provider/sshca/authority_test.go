@@ -1,0 +1,63 @@
+package sshca
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitaccess/jit/provider"
+)
+
+// The revocation list jitd serves lists the certificates of the handles
+// by serial, never by key ID (it would name the people), and refuses a
+// handle it cannot read rather than leave a certificate off.
+func TestRevocationList(t *testing.T) {
+	c := &clock{t: t0}
+	p, _ := newProvider(t, c, nil)
+	key := userKey(t, "ed25519")
+	var handles []json.RawMessage
+	for _, id := range []string{"req_a", "req_b"} {
+		resp, err := p.Grant(context.Background(), provider.GrantRequest{RequestID: id, User: "alice@example.com",
+			Resource: "web", Access: "deploy", ExpiresAt: t0.Add(time.Hour), SSHPublicKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		handles = append(handles, resp.Handle)
+	}
+	b, err := p.RevocationList(handles, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := decodeKRL(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	for _, h := range handles {
+		r, _ := RevokedFromHandle(h)
+		want = append(want, r.Serial)
+	}
+	if want[0] > want[1] {
+		want[0], want[1] = want[1], want[0]
+	}
+	if !reflect.DeepEqual(k.serials, want) {
+		t.Errorf("serials %v, want %v", k.serials, want)
+	}
+	if bytes.Contains(b, []byte("alice")) || bytes.Contains(b, []byte("req_a")) {
+		t.Errorf("the list names the requester or request: %q", b)
+	}
+	if _, err := p.RevocationList([]json.RawMessage{json.RawMessage(`{"nope":1}`)}, 8); err == nil {
+		t.Error("a foreign handle was left off silently")
+	}
+	ak, err := p.AuthorityKey()
+	if err != nil || !strings.HasPrefix(ak, "ssh-ed25519 ") {
+		t.Errorf("AuthorityKey = %q, %v", ak, err)
+	}
+	if p.MaxValidity() != DefaultMaxValidity {
+		t.Errorf("MaxValidity = %v", p.MaxValidity())
+	}
+}
