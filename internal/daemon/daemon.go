@@ -34,7 +34,10 @@ import (
 	"github.com/jitaccess/jit/workflow"
 
 	// Providers register themselves by type name.
+	_ "github.com/jitaccess/jit/provider/aws"
+	_ "github.com/jitaccess/jit/provider/azure"
 	_ "github.com/jitaccess/jit/provider/exec"
+	_ "github.com/jitaccess/jit/provider/gcp"
 	_ "github.com/jitaccess/jit/provider/http"
 	_ "github.com/jitaccess/jit/provider/mysql"
 	_ "github.com/jitaccess/jit/provider/postgres"
