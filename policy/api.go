@@ -39,6 +39,16 @@ type Input struct {
 	Labels []string
 }
 
+// RequestInput is the input that decides a stored request again as it was
+// made: at its submit time, with the target and labels its provider's
+// check found then, so that only a change of policy or of the requester's
+// groups can change the outcome, not the clock passing a time-of-day
+// condition. requester is the requester's identity as it is now.
+func RequestInput(requester jit.Identity, r *jit.Request) Input {
+	return Input{Requester: requester, Resource: r.Resource, Access: r.Access, Duration: r.Duration,
+		Reason: r.Reason, Time: r.CreatedAt, Target: r.Target, Labels: r.Labels}
+}
+
 // Decision is the outcome of Policy.Decide.
 type Decision struct {
 	Allowed bool `json:"allowed"`

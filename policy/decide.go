@@ -414,11 +414,7 @@ func (p *Policy) CheckApprover(approver jit.Identity, req *jit.Request, now time
 	// The request is decided as it was made: at its submit time, so that a
 	// time-of-day condition judges when it was asked for, not when someone
 	// gets round to approving it.
-	d := p.decide(&rw, Input{
-		Requester: requester, Resource: req.Resource, Access: req.Access,
-		Duration: req.Duration, Reason: req.Reason, Time: req.CreatedAt,
-		Target: req.Target, Labels: req.Labels,
-	})
+	d := p.decide(&rw, RequestInput(requester, req))
 	if !d.Allowed {
 		return ApproveCheck{Code: jit.ECodeNotAllowed, Message: "request is no longer allowed by policy: " + d.Message}
 	}

@@ -125,8 +125,7 @@ func decisionFor(p *policy.Policy, r *jit.Request) policy.Decision {
 			requester.Groups = append(requester.Groups, g)
 		}
 	}
-	return p.Decide(policy.Input{Requester: requester, Resource: r.Resource, Access: r.Access,
-		Duration: r.Duration, Reason: r.Reason, Time: r.CreatedAt})
+	return p.Decide(policy.RequestInput(requester, r))
 }
 
 func (s *Server) views(p *policy.Policy, me jit.Identity, rs []*jit.Request, ae *actionError, decide bool) []reqView {

@@ -44,8 +44,7 @@ func (s *Service) stillAllowed(p *policy.Policy, r *jit.Request) string {
 	// Decided as it was made (at its submit time), so that only a change
 	// of policy or of the requester's groups can end it, not the clock
 	// passing a time-of-day condition.
-	d := p.Decide(policy.Input{Requester: s.requesterIdentity(p, r), Resource: r.Resource, Access: r.Access,
-		Duration: r.Duration, Reason: r.Reason, Time: r.CreatedAt})
+	d := p.Decide(policy.RequestInput(s.requesterIdentity(p, r), r))
 	if d.Allowed {
 		return ""
 	}

@@ -275,8 +275,9 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 	}
 	subj, checked, err := s.checkSubject(ctx, p, id, in, access, extends)
 	if err != nil {
-		if !d.Allowed {
-			// Policy's refusal says more than the provider's.
+		if !d.Allowed && !s.offered(p, id, in.Resource, now) {
+			// The requester may not ask for this resource at all: say
+			// that, and nothing the target said.
 			return nil, d.Err()
 		}
 		return nil, err
@@ -851,6 +852,18 @@ func (s *Service) Ready(ctx context.Context) error {
 func hasAction(events []jit.AuditEvent, action string) bool {
 	for _, ev := range events {
 		if ev.Action == action {
+			return true
+		}
+	}
+	return false
+}
+
+// offered reports whether id may request resource under some rule, as
+// Offers says (a rule whose condition reads what only the provider's check
+// finds counts).
+func (s *Service) offered(p *policy.Policy, id jit.Identity, resource string, now time.Time) bool {
+	for _, o := range p.Offers(id, now) {
+		if o.Resource == resource {
 			return true
 		}
 	}

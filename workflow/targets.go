@@ -19,11 +19,9 @@ func (s *Service) mayRequest(ctx context.Context, resource string) (jit.Identity
 		return jit.Identity{}, nil, err
 	}
 	p := s.policy.Get()
-	for _, o := range p.Offers(id, s.now()) {
-		if o.Resource == resource {
-			if prov, ok := s.providerFor(p, resource); ok {
-				return id, prov, nil
-			}
+	if s.offered(p, id, resource, s.now()) {
+		if prov, ok := s.providerFor(p, resource); ok {
+			return id, prov, nil
 		}
 	}
 	return jit.Identity{}, nil, jit.Errorf(jit.ECodeNotFound, "resource %s not found among those you may request", resource)
