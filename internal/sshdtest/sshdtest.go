@@ -108,7 +108,7 @@ func emptyKRL() []byte {
 }
 
 // Start starts sshd for the test and stops it in t.Cleanup. It returns
-// once the port accepts connections. When the test fails, the server's log
+// once sshd listens on its port. When the test fails, the server's log
 // is written to the test log.
 func Start(t testing.TB, cfg Config) *Server {
 	t.Helper()
@@ -161,7 +161,7 @@ func Start(t testing.TB, cfg Config) *Server {
 
 	var lastErr error
 	for try := 0; try < startTries; try++ {
-		port, err := freePort()
+		port, err := pickPort()
 		if err != nil {
 			t.Fatalf("sshdtest: free port: %v", err)
 		}
@@ -211,8 +211,12 @@ func config(port int, hostKey, caFile, krlFile, principalsFile, pidFile string) 
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// start runs sshd with conf and waits until it accepts connections or
-// exits.
+// start runs sshd with conf and waits until it listens on s.Port or exits.
+//
+// Readiness is sshd's own "Server listening" log line, not a connection
+// to the port: when another process took the port between freePort and
+// sshd's bind, a connection would reach that process while sshd is about
+// to exit, and the tests would log in to a server that is not theirs.
 func (s *Server) start(t testing.TB, sshd, conf string) error {
 	t.Helper()
 	// -D: stay in the foreground; -e: log to stderr, which is kept for
@@ -228,23 +232,18 @@ func (s *Server) start(t testing.TB, sshd, conf string) error {
 		_ = cmd.Wait()
 		close(done)
 	}()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+	listening := fmt.Sprintf("Server listening on 127.0.0.1 port %d.", s.Port)
 	deadline := time.Now().Add(startTimeout)
-	for {
+	for !strings.Contains(log.String(), listening) {
 		select {
 		case <-done:
 			return fmt.Errorf("sshd exited at start:\n%s", log.String())
 		default:
 		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			<-done
-			return fmt.Errorf("sshd did not accept connections on %s within %s:\n%s", addr, startTimeout, log.String())
+			return fmt.Errorf("sshd did not listen on port %d within %s:\n%s", s.Port, startTimeout, log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -298,19 +297,22 @@ func (r Result) String() string {
 // certificate in certFile (authorized_keys form) as the server's User and
 // the remote command "true":
 //
-//	ssh -i KEY -o CertificateFile=CERT -o IdentitiesOnly=yes
+//	ssh -o IdentityFile=KEY -o CertificateFile=CERT -o IdentitiesOnly=yes
 //	    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 //	    -o BatchMode=yes -p PORT USER@127.0.0.1 true
 //
 // plus options that keep the user's own ssh configuration and agent out.
+// The paths are quoted and their '%' escaped for ssh.
 func (s *Server) Login(t testing.TB, keyFile, certFile string) Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, SSHPath,
 		"-F", "/dev/null",
-		"-i", keyFile,
-		"-o", "CertificateFile="+certFile,
+		// -i would check the path before expanding %-tokens in it, so
+		// the option form takes the escaped path.
+		"-o", "IdentityFile="+quoteOption(sshPath(keyFile)),
+		"-o", "CertificateFile="+quoteOption(sshPath(certFile)),
 		"-o", "IdentitiesOnly=yes",
 		"-o", "IdentityAgent=none",
 		"-o", "StrictHostKeyChecking=no",
@@ -327,6 +329,39 @@ func (s *Server) Login(t testing.TB, keyFile, certFile string) Result {
 		t.Fatalf("sshdtest: ssh did not finish within %s: %s", loginTimeout, out)
 	}
 	return Result{OK: err == nil, Output: string(out), Err: err}
+}
+
+// LoginRefused checks that a login with keyFile and certFile is refused
+// and that sshd logs why (part of a log line), so that a refusal for
+// another reason, such as a broken KRL that refuses every key, does not
+// pass for the one the test means. It reports failures with t.Errorf.
+func (s *Server) LoginRefused(t testing.TB, keyFile, certFile, why string) {
+	t.Helper()
+	before := len(s.Log())
+	if r := s.Login(t, keyFile, certFile); r.OK {
+		t.Errorf("sshdtest: login succeeded; want it refused (%s)", why)
+		return
+	}
+	// sshd logs from the connection's own process; give it a moment to
+	// reach the log after the client has gone.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(s.Log()[before:], why) {
+		if time.Now().After(deadline) {
+			t.Errorf("sshdtest: sshd did not log %q for the refused login:\n%s", why, s.Log()[before:])
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sshPath escapes '%' in a file name for ssh, which expands %-tokens in
+// identity and certificate file names.
+func sshPath(p string) string { return strings.ReplaceAll(p, "%", "%%") }
+
+// quoteOption quotes the value of a -o option, which ssh splits at spaces
+// like a line of ssh_config.
+func quoteOption(v string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
 }
 
 // UserKey is a requester's key pair on disk, as the ssh client reads it.
@@ -381,6 +416,9 @@ func writePrivateKey(path string) (ssh.PublicKey, error) {
 	}
 	return sshPub, nil
 }
+
+// pickPort chooses the port of the next start; tests replace it.
+var pickPort = freePort
 
 // freePort asks the kernel for a free port on 127.0.0.1.
 func freePort() (int, error) {

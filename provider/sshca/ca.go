@@ -51,7 +51,11 @@ const caComment = "jit ssh user CA"
 // lets them log in anywhere the CA is trusted. The error then names the
 // mode found. Errors never contain the key's contents.
 func LoadCA(path string) (ssh.Signer, error) {
-	f, err := os.Open(path)
+	// openNonblock makes the open of a FIFO or device return at once, so
+	// that the check below refuses it instead of the open waiting for a
+	// writer (with the provider's lock held); it changes nothing for a
+	// regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open SSH CA key file: %w", err)
 	}

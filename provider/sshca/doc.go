@@ -68,6 +68,11 @@
 // every authentication. Certificates leave the list once they have expired
 // (plus clock_skew, for hosts whose clocks lag), so it stays short.
 //
+// The handle carries the CA's public key, and the KRL has one section per
+// CA key: after ca_key_file is replaced, hosts keep trusting the old key
+// until its certificates have expired, and the revoked ones among them
+// stay on the list under the old key.
+//
 // Verify reads the handle only: it reports the certificate present until
 // its expiry and cannot see the KRL, so a certificate revoked early is
 // still reported present although hosts with the current KRL refuse it.

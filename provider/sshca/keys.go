@@ -66,8 +66,10 @@ func parseUserKey(s string, pol keyPolicy) (ssh.PublicKey, error) {
 	}
 	pub, _, options, rest, err := ssh.ParseAuthorizedKey([]byte(s))
 	if err != nil {
-		// x/crypto's messages name the format problem, not the bytes.
-		return nil, fmt.Errorf("not an SSH public key in authorized_keys form (\"ssh-ed25519 AAAA...\"): %v", err)
+		// x/crypto's message is left out: it quotes the key type declared
+		// in the line and the one inside the key blob, which are the
+		// requester's bytes, of any length and with control characters.
+		return nil, errors.New(`not an SSH public key in authorized_keys form ("ssh-ed25519 AAAA... comment")`)
 	}
 	if len(rest) != 0 {
 		return nil, errors.New("give exactly one SSH public key")

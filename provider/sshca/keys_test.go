@@ -142,7 +142,8 @@ func certificateLine(t testing.TB, line string) string {
 
 // FuzzParseUserKey checks that no input makes the parser panic, that what
 // it accepts is a plain key of an allowed type and size that survives a
-// round trip, and that its errors never echo long runs of the input.
+// round trip, and that its errors are short, printable and never echo long
+// runs of the input.
 func FuzzParseUserKey(f *testing.F) {
 	ed := userKey(f, "ed25519")
 	dsaKey, skEd25519Key := dsaKeyLine(f), skKeyLine(f)
@@ -151,6 +152,10 @@ func FuzzParseUserKey(f *testing.F) {
 		certificateLine(f, ed), `command="x" ` + ed, ed + "\n" + ed, "", "ssh-ed25519",
 		"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==", "-----BEGIN OPENSSH PRIVATE KEY-----",
 		"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAAQ==", "\x00\x01\x02", "ecdsa-sha2-nistp256 AAAA",
+		// A declared type that is not the blob's, and a blob whose type is
+		// control characters: x/crypto's errors quote both.
+		strings.Repeat("Q", 60) + " " + strings.Fields(ed)[1],
+		"ssh-ed25519 " + base64.StdEncoding.EncodeToString(appendString(nil, []byte("\x1b[2J"+strings.Repeat("Z", 300)))),
 	} {
 		f.Add(s)
 	}
@@ -162,6 +167,9 @@ func FuzzParseUserKey(f *testing.F) {
 			}
 			if strings.TrimSpace(err.Error()) == "" {
 				t.Fatal("empty error message")
+			}
+			if len(err.Error()) > 300 || strings.ContainsFunc(err.Error(), func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				t.Fatalf("error is long or has control characters: %q", err)
 			}
 			for _, f := range strings.Fields(in) {
 				if len(f) > 40 && strings.Contains(err.Error(), f) {
@@ -257,6 +265,32 @@ func TestKeyFixtures(t *testing.T) {
 		}
 		if pub.Type() != want {
 			t.Errorf("fixture %s is a %s", want, pub.Type())
+		}
+	}
+}
+
+// TestParseUserKeyErrorsEchoNothing: x/crypto's parse errors quote the
+// key type declared in the line and the one inside the key blob, bytes the
+// requester chose (control characters included, kilobytes long); none of
+// it reaches the error, which is shown to people and logged.
+func TestParseUserKeyErrorsEchoNothing(t *testing.T) {
+	ed := strings.Fields(userKey(t, "ed25519"))[1]
+	declared := strings.Repeat("Q", 60)
+	var blob []byte
+	blob = appendString(blob, []byte("\x1b]0;owned\x07"+strings.Repeat("Z", 2000)))
+	blob = appendString(blob, make([]byte, 32))
+	for name, in := range map[string]string{
+		"declared type":   declared + " " + ed,
+		"type in the key": "ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob),
+	} {
+		_, err := parseUserKey(in, defaultPolicy)
+		if err == nil {
+			t.Fatalf("%s: accepted", name)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, declared) || strings.Contains(msg, "owned") || strings.Contains(msg, "ZZZZ") ||
+			strings.ContainsFunc(msg, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			t.Errorf("%s: the error repeats the input: %q", name, msg)
 		}
 	}
 }

@@ -24,17 +24,33 @@ import (
 	"github.com/jitaccess/jit/provider"
 )
 
-// decodedKRL is what decodeKRL reads from a KRL.
+// decodedSection is one certificate section of a KRL.
+type decodedSection struct {
+	ca      []byte
+	serials []uint64
+	ids     []string
+}
+
+// decodedKRL is what decodeKRL reads from a KRL: the first certificate
+// section (ca is nil when there is none) and the others in more.
 type decodedKRL struct {
 	version, date uint64
-	ca            []byte // nil when there is no certificate section
-	serials       []uint64
-	ids           []string
+	decodedSection
+	more []decodedSection
+}
+
+// sections returns every certificate section, in order.
+func (k decodedKRL) sections() []decodedSection {
+	if k.ca == nil {
+		return nil
+	}
+	return append([]decodedSection{k.decodedSection}, k.more...)
 }
 
 // decodeKRL reads a KRL as BuildKRL writes it, independently of the
-// encoder: header, then at most one certificate section holding at most one
-// serial list and one key ID list. Anything else is an error.
+// encoder: header, then certificate sections in increasing order of their
+// CA key's wire form, each holding at most one serial list and one key ID
+// list. Anything else is an error.
 func decodeKRL(b []byte) (decodedKRL, error) {
 	var k decodedKRL
 	r := &reader{b: b}
@@ -50,16 +66,24 @@ func decodeKRL(b []byte) (decodedKRL, error) {
 	}
 	r.str() // reserved
 	r.str() // comment
+	var all []decodedSection
 	for r.err == nil && len(r.b) > 0 {
 		typ := r.take(1)
 		sect := &reader{b: r.str()}
 		if r.err != nil {
 			break
 		}
-		if typ[0] != 1 || k.ca != nil {
+		if typ[0] != 1 {
 			return k, fmt.Errorf("unexpected section %d", typ[0])
 		}
-		k.ca = sect.str()
+		var s decodedSection
+		s.ca = sect.str()
+		if len(s.ca) == 0 {
+			return k, errors.New("a certificate section for any CA")
+		}
+		if n := len(all); n > 0 && string(all[n-1].ca) >= string(s.ca) {
+			return k, errors.New("certificate sections out of order or repeated")
+		}
 		sect.str() // reserved
 		for sect.err == nil && len(sect.b) > 0 {
 			st := sect.take(1)
@@ -69,18 +93,18 @@ func decodeKRL(b []byte) (decodedKRL, error) {
 			}
 			switch st[0] {
 			case 0x20:
-				if k.serials != nil || len(sub.b)%8 != 0 || len(sub.b) == 0 {
+				if s.serials != nil || len(sub.b)%8 != 0 || len(sub.b) == 0 {
 					return k, errors.New("bad serial list")
 				}
 				for len(sub.b) > 0 {
-					k.serials = append(k.serials, sub.u64())
+					s.serials = append(s.serials, sub.u64())
 				}
 			case 0x23:
-				if k.ids != nil || len(sub.b) == 0 {
+				if s.ids != nil || len(sub.b) == 0 {
 					return k, errors.New("bad key ID list")
 				}
 				for sub.err == nil && len(sub.b) > 0 {
-					k.ids = append(k.ids, string(sub.str()))
+					s.ids = append(s.ids, string(sub.str()))
 				}
 				if sub.err != nil {
 					return k, sub.err
@@ -92,8 +116,15 @@ func decodeKRL(b []byte) (decodedKRL, error) {
 		if sect.err != nil {
 			return k, sect.err
 		}
-		if k.serials == nil && k.ids == nil {
+		if s.serials == nil && s.ids == nil {
 			return k, errors.New("empty certificate section")
+		}
+		all = append(all, s)
+	}
+	if len(all) > 0 {
+		k.decodedSection, k.more = all[0], all[1:]
+		if len(k.more) == 0 {
+			k.more = nil
 		}
 	}
 	return k, r.err
@@ -160,9 +191,12 @@ func TestBuildKRL(t *testing.T) {
 		t.Fatalf("decode: %v", err)
 	}
 	want := decodedKRL{
-		version: 7, date: uint64(krlNow.Unix()), ca: ca.Marshal(),
-		serials: []uint64{10, 30, 50, 60},
-		ids:     []string{"jit:a@example.com:req_1", "jit:b@example.com:req_2", "jit:f:req_6", "jit:g:req_7"},
+		version: 7, date: uint64(krlNow.Unix()),
+		decodedSection: decodedSection{
+			ca:      ca.Marshal(),
+			serials: []uint64{10, 30, 50, 60},
+			ids:     []string{"jit:a@example.com:req_1", "jit:b@example.com:req_2", "jit:f:req_6", "jit:g:req_7"},
+		},
 	}
 	if !reflect.DeepEqual(k, want) {
 		t.Errorf("KRL =\n%+v\nwant\n%+v", k, want)
@@ -213,11 +247,11 @@ func TestBuildKRLErrors(t *testing.T) {
 
 func TestRevokedFromHandle(t *testing.T) {
 	vb := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	r, err := RevokedFromHandle(json.RawMessage(`{"serial":"18446744073709551615","key_id":"jit:a:req_1","valid_before":"2030-01-01T00:00:00Z","principals":["deploy"],"fingerprint":"SHA256:x","ca":"SHA256:y"}`))
+	r, err := RevokedFromHandle(json.RawMessage(`{"serial":"18446744073709551615","key_id":"jit:a:req_1","valid_before":"2030-01-01T00:00:00Z","principals":["deploy"],"fingerprint":"SHA256:x","ca":"SHA256:y","ca_key":"ssh-ed25519 AAAA"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Revoked{Serial: 1<<64 - 1, KeyID: "jit:a:req_1", ValidBefore: vb, CAFingerprint: "SHA256:y"}); r != want {
+	if want := (Revoked{Serial: 1<<64 - 1, KeyID: "jit:a:req_1", ValidBefore: vb, CAFingerprint: "SHA256:y", CAKey: "ssh-ed25519 AAAA"}); r != want {
 		t.Errorf("RevokedFromHandle = %+v, want %+v", r, want)
 	}
 	for _, h := range []string{
@@ -387,16 +421,19 @@ func queryResults(t *testing.T, out string, files []string) []string {
 
 // FuzzKRLRoundTrip builds KRLs from arbitrary entries and reads them back
 // with the independent decoder: what comes out is exactly the unexpired
-// entries, sorted and de-duplicated, whatever their order.
+// entries, by CA key, sorted and de-duplicated, whatever their order.
 func FuzzKRLRoundTrip(f *testing.F) {
-	ca := testCAKey(f)
+	ca, old := testCAKey(f), testCAKey(f)
 	f.Add([]byte{}, int64(0), uint64(1))
 	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x01\x05abc\x00\x00\x00\x00\x00\x00\x00\x02\x81"), int64(1700000000), uint64(3))
 	f.Add(bytes.Repeat([]byte{0xff, 1, 2, 3, 4, 5, 6, 7, 8, 0x40}, 20), int64(-5), uint64(1<<63))
+	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x07\x44\x00\x00\x00\x00\x00\x00\x00\x07\x04\x00\x00\x00\x00\x00\x00\x00\x09\x64"), int64(1700000000), uint64(9))
 	f.Fuzz(func(t *testing.T, data []byte, nowSec int64, version uint64) {
 		now := time.Unix(nowSec%(1<<40), 0)
 		// Each 9-byte chunk is an entry: 8 bytes of serial, then a byte
-		// whose low bits pick the expiry and high bit a key ID.
+		// whose low bits pick the expiry, bit 0x40 the old CA key (named
+		// by its key, or with 0x20 by its fingerprint alone) and the high
+		// bit a key ID.
 		var revoked []Revoked
 		for len(data) >= 9 {
 			serial := binary.BigEndian.Uint64(data[:8])
@@ -405,6 +442,12 @@ func FuzzKRLRoundTrip(f *testing.F) {
 			r := Revoked{Serial: serial, ValidBefore: now.Add(time.Duration(int(sel&0x7)-3) * time.Minute)}
 			if sel&0x80 != 0 || serial == 0 {
 				r.KeyID = "jit:u@example.com:req_" + strconv.FormatUint(serial%1000, 10)
+			}
+			if sel&0x40 != 0 {
+				r.CAFingerprint = fingerprint(old)
+				if sel&0x20 == 0 {
+					r.CAKey = caKeyLine(old)
+				}
 			}
 			revoked = append(revoked, r)
 		}
@@ -416,36 +459,44 @@ func FuzzKRLRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
-		serialSet, idSet := map[uint64]bool{}, map[string]bool{}
-		for _, r := range revoked {
-			if !r.ValidBefore.After(now) {
+		want := map[string]decodedSection{}
+		for i, key := range []ssh.PublicKey{ca, old} {
+			isOld := i == 1
+			serialSet, idSet := map[uint64]bool{}, map[string]bool{}
+			for _, r := range revoked {
+				if !r.ValidBefore.After(now) || isOld != (r.CAFingerprint != "") || (isOld && r.CAKey == "") {
+					continue
+				}
+				if r.Serial != 0 {
+					serialSet[r.Serial] = true
+				}
+				if r.KeyID != "" {
+					idSet[r.KeyID] = true
+				}
+			}
+			if len(serialSet)+len(idSet) == 0 {
 				continue
 			}
-			if r.Serial != 0 {
-				serialSet[r.Serial] = true
+			s := decodedSection{ca: key.Marshal()}
+			for n := range serialSet {
+				s.serials = append(s.serials, n)
 			}
-			if r.KeyID != "" {
-				idSet[r.KeyID] = true
+			sort.Slice(s.serials, func(i, j int) bool { return s.serials[i] < s.serials[j] })
+			for id := range idSet {
+				s.ids = append(s.ids, id)
 			}
+			sort.Strings(s.ids)
+			want[string(s.ca)] = s
 		}
-		var serials []uint64
-		for s := range serialSet {
-			serials = append(serials, s)
+		got := map[string]decodedSection{}
+		for _, s := range k.sections() {
+			got[string(s.ca)] = s
 		}
-		sort.Slice(serials, func(i, j int) bool { return serials[i] < serials[j] })
-		var ids []string
-		for id := range idSet {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		if !reflect.DeepEqual(k.serials, serials) || !reflect.DeepEqual(k.ids, ids) {
-			t.Fatalf("round trip: serials %v ids %q, want %v %q", k.serials, k.ids, serials, ids)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round trip:\n%+v\nwant\n%+v", got, want)
 		}
 		if k.version != version || (nowSec >= 0 && k.date != uint64(now.Unix())) {
 			t.Fatalf("header: version %d date %d", k.version, k.date)
-		}
-		if (len(serials)+len(ids) == 0) != (k.ca == nil) {
-			t.Fatalf("certificate section present = %v with %d entries", k.ca != nil, len(serials)+len(ids))
 		}
 		// Order does not matter.
 		reversed := make([]Revoked, len(revoked))

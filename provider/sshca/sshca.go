@@ -77,6 +77,9 @@ type handle struct {
 	Principals  []string  `json:"principals"`
 	Fingerprint string    `json:"fingerprint"`
 	CA          string    `json:"ca"`
+	// CAKey is the CA's public key (Revoked.CAKey), so that the
+	// certificate can be revoked after the CA key has been replaced.
+	CAKey string `json:"ca_key,omitempty"`
 }
 
 // New builds the provider from r.Settings (see the package documentation).
@@ -202,7 +205,8 @@ func (p *Provider) signer() (ssh.Signer, error) {
 // certificate with the same serial, key ID, principals, options and
 // expiry (only its start and nonce differ): one KRL entry revokes both.
 // The handle holds serial (a decimal string), key ID, expiry,
-// principals and the fingerprints of the user key and the CA. The
+// principals, the fingerprints of the user key and the CA, and the CA's
+// public key (for the KRL after the CA key is replaced). The
 // credential is the certificate (CredentialKind) with Info "principals"
 // and "hosts" (comma-separated), "valid_before" (RFC 3339), "serial"
 // (decimal) and "key_id".
@@ -274,6 +278,7 @@ func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provid
 	h := handle{
 		Serial: serial, KeyID: keyID, ValidBefore: expiry,
 		Principals: cert.ValidPrincipals, Fingerprint: fingerprint(pub), CA: fingerprint(ca.PublicKey()),
+		CAKey: caKeyLine(ca.PublicKey()),
 	}
 	raw, err := json.Marshal(h)
 	if err != nil {

@@ -109,6 +109,7 @@ func TestGrant(t *testing.T) {
 		"serial": strconv.FormatUint(wantSerial, 10), "key_id": "jit:alice@example.com:req_123",
 		"valid_before": "2030-06-01T13:00:00Z", "principals": []any{"root", "admin"},
 		"fingerprint": ssh.FingerprintSHA256(userPub), "ca": ssh.FingerprintSHA256(ca.PublicKey()),
+		"ca_key": strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ca.PublicKey()))),
 	}
 	if !reflect.DeepEqual(h, wantHandle) {
 		t.Errorf("handle %v, want %v", h, wantHandle)
@@ -117,7 +118,7 @@ func TestGrant(t *testing.T) {
 		t.Error("the handle holds the key")
 	}
 	r, err := RevokedFromHandle(resp.Handle)
-	if err != nil || r.Serial != wantSerial || r.KeyID != cert.KeyId || !r.ValidBefore.Equal(t0.Add(time.Hour)) {
+	if err != nil || r.Serial != wantSerial || r.KeyID != cert.KeyId || !r.ValidBefore.Equal(t0.Add(time.Hour)) || r.CAKey != wantHandle["ca_key"] {
 		t.Errorf("RevokedFromHandle = %+v, %v", r, err)
 	}
 }
