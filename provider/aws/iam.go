@@ -12,6 +12,7 @@ import (
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/jitaccess/jit/provider"
 )
@@ -273,8 +274,9 @@ func (p *IAM) Check(ctx context.Context, req provider.CheckRequest) (provider.Ch
 // policy PolicyName(req.RequestID) on the principal. It is idempotent:
 // putting it again replaces it with the same document (or with a new
 // expiry). An error wrapped with provider.NotApplied means IAM refused
-// the call (no such principal, a malformed document, a quota) or it was
-// never sent; any other error leaves the outcome unknown.
+// the call (no such principal, a malformed document, a quota) at its only
+// attempt, or it was never sent; any other error leaves the outcome
+// unknown.
 func (p *IAM) Grant(ctx context.Context, req provider.GrantRequest) (provider.GrantResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return provider.GrantResponse{}, provider.NotApplied(err)
@@ -308,8 +310,11 @@ func (p *IAM) Grant(ctx context.Context, req provider.GrantRequest) (provider.Gr
 		return provider.GrantResponse{}, provider.NotApplied(fmt.Errorf("aws-iam: %w", err))
 	}
 	h := iamHandle{PrincipalType: p.cfg.principalType, PrincipalName: name, PolicyName: PolicyName(req.RequestID)}
-	if err := p.put(ctx, h, string(doc)); err != nil {
-		if rejected(err) {
+	if attempts, err := p.put(ctx, h, string(doc)); err != nil {
+		// The SDK retries some failures by itself: a refusal proves
+		// nothing was done only when it answered the one attempt made,
+		// not an attempt after one whose answer was lost.
+		if rejected(err) && attempts == 1 {
 			err = provider.NotApplied(err)
 		}
 		return provider.GrantResponse{}, fmt.Errorf("aws-iam: put inline policy %s on %s %s: %w", h.PolicyName, h.PrincipalType, name, err)
@@ -321,13 +326,31 @@ func (p *IAM) Grant(ctx context.Context, req provider.GrantRequest) (provider.Gr
 	return provider.GrantResponse{Handle: b}, nil
 }
 
-func (p *IAM) put(ctx context.Context, h iamHandle, doc string) error {
+// put puts one inline policy and reports how many HTTP attempts the SDK
+// made for it.
+func (p *IAM) put(ctx context.Context, h iamHandle, doc string) (attempts int, err error) {
+	count := countAttempts(&attempts)
 	if h.PrincipalType == "user" {
-		_, err := p.client.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: &h.PrincipalName, PolicyName: &h.PolicyName, PolicyDocument: &doc})
-		return err
+		_, err = p.client.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: &h.PrincipalName, PolicyName: &h.PolicyName, PolicyDocument: &doc}, count)
+		return attempts, err
 	}
-	_, err := p.client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: &h.PrincipalName, PolicyName: &h.PolicyName, PolicyDocument: &doc})
-	return err
+	_, err = p.client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: &h.PrincipalName, PolicyName: &h.PolicyName, PolicyDocument: &doc}, count)
+	return attempts, err
+}
+
+// countAttempts counts in *n the attempts of one call: a middleware at
+// the end of the finalize step, after the SDK's retry loop, runs once per
+// attempt.
+func countAttempts(n *int) func(*iam.Options) {
+	return func(o *iam.Options) {
+		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+			return s.Finalize.Add(middleware.FinalizeMiddlewareFunc("jitCountAttempts",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					*n++
+					return next.HandleFinalize(ctx, in)
+				}), middleware.After)
+		})
+	}
 }
 
 // handleFor returns the stored handle, or rebuilds it from the request

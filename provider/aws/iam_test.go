@@ -1,10 +1,14 @@
 package aws
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -476,5 +480,63 @@ func TestIAMCredentialsFromEnvironment(t *testing.T) {
 	}
 	if _, ok := srv.Policy("role", "ops", "jit-req_env"); !ok {
 		t.Errorf("no policy put")
+	}
+}
+
+// lostAnswer carries requests to the test server, but for the first one
+// of action it drops the answer after the server applied the call, as a
+// connection reset would, and has the server refuse the next one of
+// action with code.
+type lostAnswer struct {
+	srv          *awstest.IAM
+	action, code string
+	mu           sync.Mutex
+	done         bool
+}
+
+func (l *lostAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done || !strings.Contains(string(body), "Action="+l.action+"&") {
+		return resp, nil
+	}
+	l.done = true
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	l.srv.FailNext(l.action, l.code)
+	return nil, errors.New("read tcp 127.0.0.1:1234: connection reset by peer")
+}
+
+// TestIAMGrantLostAnswerIsNotNotApplied: when IAM applied a put but its
+// answer was lost, a refusal of a later attempt of the same call does
+// not prove that nothing was done, so the grant must not say NotApplied.
+func TestIAMGrantLostAnswerIsNotNotApplied(t *testing.T) {
+	srv := awstest.NewIAM(t)
+	srv.AddUser("alice", "")
+	c := newClock()
+	o := testOptions(c)
+	o.HTTPClient = &http.Client{Transport: &lostAnswer{srv: srv, action: "PutUserPolicy", code: "LimitExceeded"}}
+	p, err := NewIAMWithOptions(provider.Resource{Name: "aws-test", Type: TypeIAM, Settings: iamSettings(srv, "user", "{local}"), Access: []string{"read"}}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Grant(context.Background(), provider.GrantRequest{RequestID: "req_lost", User: "alice@example.com", Access: "read", ExpiresAt: c.Now().Add(time.Hour)})
+	if _, present := srv.Policy("user", "alice", PolicyName("req_lost")); !present {
+		t.Fatalf("the test did not play its part: no policy was put (err %v)", err)
+	}
+	if err == nil {
+		t.Fatalf("Grant succeeded; want an error of unknown outcome")
+	}
+	if provider.IsNotApplied(err) {
+		t.Errorf("Grant = %v: NotApplied although the policy was put", err)
 	}
 }

@@ -468,10 +468,10 @@ func (p *SSO) Check(ctx context.Context, req provider.CheckRequest) (provider.Ch
 // user mode to the requester. It waits until Identity Center reports the
 // assignment done, retrying while AWS answers ConflictException. It is
 // idempotent: what exists is kept. An error wrapped with
-// provider.NotApplied means nothing was changed (bad request, unknown
-// user, AWS unreachable before any change); any other error leaves the
-// outcome unknown (a group may exist without its assignment; Revoke
-// removes it).
+// provider.NotApplied means nothing was changed (bad request, no expiry
+// or one that has passed, unknown user, AWS unreachable before any
+// change); any other error leaves the outcome unknown (a group may exist
+// without its assignment; Revoke removes it).
 func (p *SSO) Grant(ctx context.Context, req provider.GrantRequest) (provider.GrantResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return provider.GrantResponse{}, provider.NotApplied(err)
@@ -487,6 +487,15 @@ func (p *SSO) Grant(ctx context.Context, req provider.GrantRequest) (provider.Gr
 	if req.Target != "" {
 		return provider.GrantResponse{}, provider.NotApplied(errors.New("aws-sso: a target was given but this provider takes none"))
 	}
+	// Identity Center ends nothing by itself: the expiry recorded on the
+	// request's group is what Sweep goes by, and without one the access
+	// would outlive a lost revoke for good.
+	if req.ExpiresAt.IsZero() {
+		return provider.GrantResponse{}, provider.NotApplied(errors.New("aws-sso: the grant has no expiry"))
+	}
+	if !req.ExpiresAt.After(p.opts.Now()) {
+		return provider.GrantResponse{}, provider.NotApplied(fmt.Errorf("aws-sso: the grant's expiry %s has passed", req.ExpiresAt.UTC().Format(time.RFC3339)))
+	}
 	ps, ok := p.cfg.permissionSets[req.Access]
 	if !ok {
 		return provider.GrantResponse{}, provider.NotApplied(fmt.Errorf("aws-sso: access level %q has no permission set", req.Access))
@@ -500,10 +509,7 @@ func (p *SSO) Grant(ctx context.Context, req provider.GrantRequest) (provider.Gr
 	}
 	h := ssoHandle{PermissionSetARN: ps, AccountID: p.cfg.accountID, PrincipalType: string(ssotypes.PrincipalTypeUser), PrincipalID: uid}
 	if p.cfg.principal == PrincipalGroup {
-		m := Marker{RequestID: req.RequestID, Access: req.Access, User: req.User}
-		if !req.ExpiresAt.IsZero() {
-			m.ExpiresAt = req.ExpiresAt.UTC().Truncate(time.Second)
-		}
+		m := Marker{RequestID: req.RequestID, Access: req.Access, User: req.User, ExpiresAt: req.ExpiresAt.UTC().Truncate(time.Second)}
 		gid, err := p.ensureGroup(ctx, m)
 		if err != nil {
 			return provider.GrantResponse{}, err

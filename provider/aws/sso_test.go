@@ -451,3 +451,22 @@ func TestWrongCredentialsRefused(t *testing.T) {
 		t.Errorf("IAM call with a wrong secret = %v, want SignatureDoesNotMatch", err)
 	}
 }
+
+// TestSSOGrantNeedsExpiry: Identity Center has no expiry of its own, so a
+// grant without one (or past it) would be found by no sweep; it is
+// refused before anything is created.
+func TestSSOGrantNeedsExpiry(t *testing.T) {
+	srv := awstest.NewIdentityCenter(t)
+	srv.AddUser("alice@example.com", "alice@example.com")
+	c := newClock()
+	p := newSSO(t, ssoSettings(srv), c)
+	for name, exp := range map[string]time.Time{"zero": {}, "passed": c.Now().Add(-time.Second)} {
+		_, err := p.Grant(context.Background(), provider.GrantRequest{RequestID: "req_" + name, User: "alice@example.com", Access: "read", ExpiresAt: exp})
+		if err == nil || !provider.IsNotApplied(err) {
+			t.Errorf("%s expiry: Grant = %v, want a NotApplied error", name, err)
+		}
+	}
+	if n := srv.Calls("CreateGroup") + srv.Calls("CreateAccountAssignment"); n != 0 {
+		t.Errorf("refused grants made %d calls that create", n)
+	}
+}

@@ -426,11 +426,34 @@ func (p *Provider) getRequest(ctx context.Context, scope, name string) (*armauth
 	return &resp.RoleAssignmentScheduleRequest, nil
 }
 
-func justificationOf(r *armauthorization.RoleAssignmentScheduleRequest) string {
-	if r == nil || r.Properties == nil {
-		return ""
+// recordIn reads the jit record of a schedule request of type want. The
+// names jit gives its requests are derived from request IDs and so can be
+// known to others; a person who may activate a role by themselves chooses
+// the name and justification of their own SelfActivate request. Only the
+// administrative requests jit sends (AdminAssign, AdminRemove), which need
+// the rights jit holds, are taken for jit's.
+func recordIn(r *armauthorization.RoleAssignmentScheduleRequest, want armauthorization.RequestType) (record, bool) {
+	if r == nil || r.Properties == nil || r.Properties.RequestType == nil || *r.Properties.RequestType != want {
+		return record{}, false
 	}
-	return deref(r.Properties.Justification)
+	return parseRecord(deref(r.Properties.Justification))
+}
+
+// capClaims bounds each claim at end, the end of the assignment whose
+// record lists them: a claim never earns more than the assignment that
+// carried it gave already, whatever its record says.
+func capClaims(claims []claim, end *time.Time) []claim {
+	if end == nil || end.IsZero() {
+		return claims
+	}
+	out := make([]claim, len(claims))
+	for i, c := range claims {
+		if c.expires.After(*end) {
+			c.expires = end.UTC()
+		}
+		out[i] = c
+	}
+	return out
 }
 
 // recordOf reads the jit record of the request that created s. ok is
@@ -444,7 +467,7 @@ func (p *Provider) recordOf(ctx context.Context, scope string, s *armauthorizati
 	if err != nil || r == nil {
 		return record{}, false, err
 	}
-	rec, ok := parseRecord(justificationOf(r))
+	rec, ok := recordIn(r, armauthorization.RequestTypeAdminAssign)
 	if !ok || !rec.createdBy(name) {
 		return record{}, false, nil
 	}
@@ -693,7 +716,7 @@ func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provid
 		if !ok {
 			return notApplied(fmt.Errorf("%s already holds %s at %s through an assignment jit did not make; jit leaves it alone", req.User, pl.role.name, p.scope))
 		}
-		carried = rec.live(now, req.RequestID)
+		carried = capClaims(rec.live(now, req.RequestID), cur.Properties.EndDateTime)
 	} else {
 		// An earlier attempt may have removed the assignment it was
 		// taking over and stopped: the requests that assignment served
@@ -702,7 +725,7 @@ func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provid
 		if err != nil {
 			return notApplied(err)
 		}
-		if rec, ok := parseRecord(justificationOf(j)); ok && rec.op == req.RequestID {
+		if rec, ok := recordIn(j, armauthorization.RequestTypeAdminRemove); ok && rec.op == req.RequestID {
 			if carried, err = p.stillLive(ctx, p.scope, rec.live(now, req.RequestID)); err != nil {
 				return notApplied(err)
 			}
@@ -813,7 +836,7 @@ func (p *Provider) Revoke(ctx context.Context, req provider.RevokeRequest) (prov
 		}
 		return provider.RevokeResponse{}, nil
 	}
-	next := record{op: req.RequestID, claims: rec.live(p.now(), req.RequestID)}
+	next := record{op: req.RequestID, claims: capClaims(rec.live(p.now(), req.RequestID), s.Properties.EndDateTime)}
 	refused, err := p.remove(ctx, scope, s, RemoveName(req.RequestID), next.justification("", "revoked"))
 	if err != nil {
 		if refused {
@@ -838,7 +861,7 @@ func (p *Provider) finishRevoke(ctx context.Context, scope, requestID, principal
 	if err != nil || r == nil {
 		return err
 	}
-	rec, ok := parseRecord(justificationOf(r))
+	rec, ok := recordIn(r, armauthorization.RequestTypeAdminRemove)
 	if !ok || rec.op != requestID {
 		return nil
 	}

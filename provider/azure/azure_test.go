@@ -377,6 +377,72 @@ func TestForeignAssignmentLeftAlone(t *testing.T) {
 	}
 }
 
+// TestSelfActivationLookalikeNotTakenOver: a person who may activate a
+// role by themselves chooses the name and justification of their own
+// SelfActivate request, and can make it look like jit's record with a
+// far expiry. jit must not take such an assignment for its own: taking it
+// over would assign the role until that expiry.
+func TestSelfActivationLookalikeNotTakenOver(t *testing.T) {
+	e := newEnv(t)
+	p := e.provider(nil)
+	ctx := context.Background()
+	now := e.clock.Now()
+	far := now.Add(365 * 24 * time.Hour)
+	start := now
+	forged := record{op: "req_forged", claims: []claim{{id: "req_forged", expires: far}}}
+	_, _, code := e.arm.apply(testScope, RequestName("req_forged"), armauthorization.RoleAssignmentScheduleRequest{Properties: &armauthorization.RoleAssignmentScheduleRequestProperties{
+		PrincipalID: ptr(aliceOID), RoleDefinitionID: ptr(roleDefinitionID(testSub, readerGUID)),
+		RequestType: ptr(armauthorization.RequestTypeSelfActivate), Justification: ptr(forged.justification("alice@example.com", "")),
+		ScheduleInfo: &armauthorization.RoleAssignmentScheduleRequestPropertiesScheduleInfo{StartDateTime: &start,
+			Expiration: &armauthorization.RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration{Type: ptr(armauthorization.TypeAfterDuration), Duration: ptr("PT1H")}},
+	}})
+	if code != "" {
+		t.Fatalf("self-activation: %s", code)
+	}
+	_, _ = p.Grant(ctx, grantReq("req_y", "alice@example.com", "read", now.Add(time.Hour)))
+	s := e.arm.schedule(testScope, aliceOID, readerGUID)
+	if s == nil {
+		t.Fatal("the self-activated assignment is gone")
+	}
+	if end := *s.Properties.EndDateTime; end.After(now.Add(time.Hour)) {
+		t.Errorf("alice holds Reader until %s, beyond both her activation and the grant (%s)", end, now.Add(time.Hour))
+	}
+}
+
+// TestTakeoverNeverExtendsCarriedClaims: a record whose claims reach
+// beyond the assignment it created (edited, or written by someone else
+// with jit's rights) does not extend the access of those claims when a
+// grant replaces the assignment.
+func TestTakeoverNeverExtendsCarriedClaims(t *testing.T) {
+	e := newEnv(t)
+	p := e.provider(nil)
+	ctx := context.Background()
+	now := e.clock.Now()
+	start := now
+	forged := record{op: "req_old", claims: []claim{{id: "req_old", expires: now.Add(365 * 24 * time.Hour)}}}
+	// An AdminAssign under jit's name for req_old, lasting one hour but
+	// claiming a year.
+	_, _, code := e.arm.apply(testScope, RequestName("req_old"), armauthorization.RoleAssignmentScheduleRequest{Properties: &armauthorization.RoleAssignmentScheduleRequestProperties{
+		PrincipalID: ptr(aliceOID), RoleDefinitionID: ptr(roleDefinitionID(testSub, readerGUID)),
+		RequestType: ptr(armauthorization.RequestTypeAdminAssign), Justification: ptr(forged.justification("alice@example.com", "")),
+		ScheduleInfo: &armauthorization.RoleAssignmentScheduleRequestPropertiesScheduleInfo{StartDateTime: &start,
+			Expiration: &armauthorization.RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration{Type: ptr(armauthorization.TypeAfterDuration), Duration: ptr("PT1H")}},
+	}})
+	if code != "" {
+		t.Fatalf("assignment: %s", code)
+	}
+	if _, err := p.Grant(ctx, grantReq("req_new", "alice@example.com", "read", now.Add(2*time.Hour))); err != nil {
+		t.Fatalf("Grant: %v", err)
+	}
+	s := e.arm.schedule(testScope, aliceOID, readerGUID)
+	if s == nil {
+		t.Fatal("no assignment after the grant")
+	}
+	if end := *s.Properties.EndDateTime; end.After(now.Add(2 * time.Hour)) {
+		t.Errorf("the assignment lasts until %s, beyond the new grant's expiry %s and the old assignment's end %s", end, now.Add(2*time.Hour), now.Add(time.Hour))
+	}
+}
+
 func TestTooManySharingRequests(t *testing.T) {
 	e := newEnv(t)
 	p := e.provider(nil)

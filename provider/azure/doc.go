@@ -34,7 +34,10 @@
 // every request jit sends starts with a record, "jit OP [ID@UNIX ...]",
 // naming the jit requests the resulting assignment serves and their
 // expiries; access is found again by reading the record of the request
-// that created the assignment schedule.
+// that created the assignment schedule. Only records on AdminAssign and
+// AdminRemove requests are trusted (a person's own SelfActivate may bear
+// a name and justification like jit's), and claims carried over to a new
+// assignment keep at most the end of the assignment they came from.
 //
 // # One assignment per person, role and scope
 //
@@ -49,9 +52,10 @@
 // # Escalation
 //
 // Owner, User Access Administrator, Role Based Access Control
-// Administrator, and any role whose permissions allow "*" or a write of
-// role assignments, role definitions, PIM requests or policies (after its
-// notActions), are refused unless allow_roles names them.
+// Administrator, and any role whose permissions allow "*" (in any
+// spelling that matches every provider's operations, such as "*/*") or a
+// write of role assignments, role definitions, PIM requests or policies
+// (after its notActions), are refused unless allow_roles names them.
 //
 // # Eligibility
 //

@@ -30,6 +30,8 @@ import (
 //     RoleAssignmentDoesNotExist (400), and the request is not kept;
 //   - a role whose policy requires approval leaves the request
 //     PendingApproval and creates nothing;
+//   - a SelfActivate (sent by the eligible principal itself, with a name
+//     and justification of its choosing) makes an activated assignment;
 //   - listings return the schedules at, above and below the scope, only
 //     while they have not ended (by the injected clock), accept only the
 //     principalId filter, and come in pages of two.
@@ -243,7 +245,14 @@ func (f *fakeARM) apply(scope, name string, body armauthorization.RoleAssignment
 	stored.Properties.Scope = ptr(scope)
 	stored.Properties.CreatedOn = ptr(now)
 	switch *pr.RequestType {
-	case armauthorization.RequestTypeAdminAssign:
+	case armauthorization.RequestTypeAdminAssign, armauthorization.RequestTypeSelfActivate:
+		// A SelfActivate comes from the eligible principal itself, with
+		// a name and justification of its choosing; it makes an
+		// activated assignment as an AdminAssign makes an assigned one.
+		kind := armauthorization.AssignmentTypeAssigned
+		if *pr.RequestType == armauthorization.RequestTypeSelfActivate {
+			kind = armauthorization.AssignmentTypeActivated
+		}
 		si := pr.ScheduleInfo
 		if si == nil || si.StartDateTime == nil || si.Expiration == nil || si.Expiration.Type == nil ||
 			*si.Expiration.Type != armauthorization.TypeAfterDuration || si.Expiration.Duration == nil {
@@ -269,7 +278,7 @@ func (f *fakeARM) apply(scope, name string, body armauthorization.RoleAssignment
 			Properties: &armauthorization.RoleAssignmentScheduleProperties{
 				PrincipalID: ptr(strings.ToLower(*pr.PrincipalID)), RoleDefinitionID: ptr(*pr.RoleDefinitionID),
 				Scope: ptr(scope), StartDateTime: &start, EndDateTime: &end,
-				Status: ptr(armauthorization.StatusProvisioned), AssignmentType: ptr(armauthorization.AssignmentTypeAssigned),
+				Status: ptr(armauthorization.StatusProvisioned), AssignmentType: ptr(kind),
 				MemberType: ptr(armauthorization.MemberTypeDirect), RoleAssignmentScheduleRequestID: &id, CreatedOn: ptr(now),
 			},
 		})

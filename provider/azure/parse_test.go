@@ -232,6 +232,12 @@ func TestEscalation(t *testing.T) {
 		{def("AuthNotWrite", []string{"Microsoft.Authorization/*"}, []string{"Microsoft.Authorization/*/write", "Microsoft.Authorization/elevateAccess/action"}), false},
 		{def("AuthRead", []string{"Microsoft.Authorization/*/read"}, nil), false},
 		{def("owner", []string{"*/read"}, nil), true},
+		// "*" in other spellings, with Contributor's notActions.
+		{def("StarSlashStar", []string{"*/*"}, []string{"Microsoft.Authorization/*/Write", "Microsoft.Authorization/*/Delete", "Microsoft.Authorization/elevateAccess/Action"}), true},
+		{def("AllMicrosoft", []string{"Microsoft.*"}, []string{"Microsoft.Authorization/*/Write", "Microsoft.Authorization/elevateAccess/Action"}), true},
+		{def("DoubleStar", []string{"**"}, []string{"Microsoft.Authorization/*/Write", "Microsoft.Authorization/elevateAccess/Action"}), true},
+		{def("Spaced", []string{" * "}, []string{"Microsoft.Authorization/*/Write", "Microsoft.Authorization/elevateAccess/Action"}), true},
+		{def("AllWrites", []string{"*/write", "*/read"}, []string{"Microsoft.Authorization/*/Write"}), false},
 	}
 	for _, c := range cases {
 		got := escalation(c.d)

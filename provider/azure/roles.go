@@ -161,8 +161,8 @@ func escalation(def *armauthorization.RoleDefinition) string {
 			continue
 		}
 		for _, a := range perm.Actions {
-			if a != nil && strings.TrimSpace(*a) == "*" {
-				return `it allows every action ("*")`
+			if a != nil && everyAction(strings.ToLower(strings.TrimSpace(*a))) {
+				return fmt.Sprintf("it allows every action (%q)", strings.TrimSpace(*a))
 			}
 		}
 		for _, op := range sensitiveOperations {
@@ -172,6 +172,28 @@ func escalation(def *armauthorization.RoleDefinition) string {
 		}
 	}
 	return ""
+}
+
+// probeOperations are operations of unrelated resource providers, among
+// them ways to run code as a managed identity. An action pattern that
+// matches them all is a wildcard over every provider, however it is
+// written ("*", "*/*", "Microsoft.*", "*/*/*"), and is refused as "*" is.
+var probeOperations = []string{
+	"microsoft.compute/virtualmachines/runcommand/action",
+	"microsoft.managedidentity/userassignedidentities/assign/action",
+	"microsoft.web/sites/write",
+	"microsoft.storage/storageaccounts/listkeys/action",
+}
+
+// everyAction reports whether the lower-case action pattern p matches
+// every operation of every resource provider.
+func everyAction(p string) bool {
+	for _, op := range probeOperations {
+		if !actionMatch(p, op) {
+			return false
+		}
+	}
+	return true
 }
 
 // matchesAny reports whether one of the Azure action patterns matches

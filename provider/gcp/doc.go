@@ -10,11 +10,12 @@
 //	provider: gcp
 //	settings:
 //	  scope: folders/123                  # projects/ID, folders/N or organizations/N (required)
-//	  levels: {viewer: roles/viewer}      # access level -> the one role it activates
+//	  levels: {viewer: roles/compute.viewer} # access level -> the one role it activates
 //	  roles: [roles/compute.viewer]       # roles anyone the policy lets request may ask for
 //	  discover_eligible: true             # offer the roles people hold eligible bindings for
 //	  allow_roles: []                     # privileged roles offered anyway
 //	  member: "user:{email}"              # who the binding is for ({email}, {local})
+//	  email_domain: example.com           # the only requesters' domain (required with {local})
 //	  credentials_file: /etc/jit/sa.json  # Application Default Credentials when absent
 //	  credentials_type: service_account   # the file's type (see the settings reference)
 //	  max_attempts: 5                     # read-modify-write attempts under contention
@@ -41,13 +42,17 @@
 // API), and Check labels the request "gcp:self-activation" or
 // "gcp:multi-party"; for multi-party it lists as Peers the other people
 // holding a multi-party binding of the role that applies to the resource
-// (expandGroups, "user:" members only).
+// (expandGroups), each member mapped back to a person through the member
+// template; members no requester would be given are left out.
 //
 // # Privileged roles
 //
-// roles/owner, roles/editor, roles/iam.* and roles/resourcemanager.*Admin
-// are refused, as are custom roles (read with the IAM API) with any
-// setIamPolicy or iam.* permission, unless allow_roles names the role.
+// roles/owner, roles/editor, roles/iam.*, roles/resourcemanager.*Admin
+// and the service agent roles (roles/*.serviceAgent) are refused, as are
+// custom roles (read with the IAM API) with any setIamPolicy or iam.*
+// permission, unless allow_roles names the role. The basic roles
+// (roles/owner, roles/editor, roles/viewer) are refused always: IAM takes
+// no condition on their bindings.
 //
 // # Bindings
 //

@@ -127,8 +127,12 @@ func (p *Provider) eligibleBindings(ctx context.Context, c *clients, member stri
 // peers returns the people (emails) other than requester who hold a
 // multi-party eligible binding of role that applies to r. Groups are
 // expanded by the API (expandGroups) when jit's identity may read their
-// members; a group it cannot expand contributes no one.
-func (p *Provider) peers(ctx context.Context, c *clients, r Resource, role Role, requester string) ([]string, error) {
+// members; a group it cannot expand contributes no one. Members are
+// mapped back to people through the member template (personOf): a
+// member no requester would be given, such as the requester's own
+// Google account under another domain than jit knows them by, is no
+// peer.
+func (p *Provider) peers(ctx context.Context, c *clients, r Resource, role Role, requester, requesterMember string) ([]string, error) {
 	a, err := p.analyze(ctx, c, func(call *cloudasset.V1AnalyzeIamPolicyCall) {
 		call.AnalysisQueryResourceSelectorFullResourceName(r.FullName()).
 			AnalysisQueryAccessSelectorRoles(string(role)).
@@ -147,12 +151,11 @@ func (p *Provider) peers(ctx context.Context, c *clients, r Resource, role Role,
 			continue
 		}
 		for _, id := range res.IdentityList.Identities {
-			email, ok := strings.CutPrefix(id.Name, "user:")
-			if !ok || checkEmail(email) != nil {
+			if strings.EqualFold(id.Name, requesterMember) {
 				continue
 			}
-			email = strings.ToLower(email)
-			if email == strings.ToLower(requester) || seen[email] {
+			email, ok := p.cfg.personOf(id.Name)
+			if !ok || strings.EqualFold(email, requester) || seen[email] {
 				continue
 			}
 			seen[email] = true

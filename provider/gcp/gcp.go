@@ -166,6 +166,9 @@ func (p *Provider) resolve(access, target string) (plan, error) {
 	if err := guardPredefined(pl.role); err != nil && !p.allowed(pl.role) {
 		return plan{}, &provider.RefusedError{Reason: err.Error()}
 	}
+	if err := checkConditional(pl.role); err != nil {
+		return plan{}, &provider.RefusedError{Reason: err.Error()}
+	}
 	return pl, nil
 }
 
@@ -302,16 +305,13 @@ func (p *Provider) vet(ctx context.Context, c *clients, pl plan, member string, 
 // Errors: *provider.RefusedError when the request can never be granted;
 // any other error when the APIs could not answer. It changes nothing.
 func (p *Provider) Check(ctx context.Context, req provider.CheckRequest) (provider.CheckResponse, error) {
-	if err := checkEmail(req.User); err != nil {
+	member, err := p.cfg.memberFor(req.User)
+	if err != nil {
 		return provider.CheckResponse{}, &provider.RefusedError{Reason: err.Error()}
 	}
 	pl, err := p.resolve(req.Access, req.Target)
 	if err != nil {
 		return provider.CheckResponse{}, err
-	}
-	member, err := renderMember(p.cfg.member, req.User)
-	if err != nil {
-		return provider.CheckResponse{}, &provider.RefusedError{Reason: err.Error()}
 	}
 	c, err := p.connect()
 	if err != nil {
@@ -334,7 +334,7 @@ func (p *Provider) Check(ctx context.Context, req provider.CheckRequest) (provid
 		resp.Summary += " (eligible: " + e.String() + ")"
 	}
 	if e == MultiParty {
-		if resp.Peers, err = p.peers(ctx, c, pl.resource, pl.role, req.User); err != nil {
+		if resp.Peers, err = p.peers(ctx, c, pl.resource, pl.role, req.User, member); err != nil {
 			return provider.CheckResponse{}, fmt.Errorf("gcp: check: peers: %w", err)
 		}
 	}
@@ -380,10 +380,7 @@ func (p *Provider) ListTargets(ctx context.Context, req provider.ListTargetsRequ
 	}
 	resp := provider.ListTargetsResponse{}
 	if p.cfg.discover && req.User != "" {
-		if err := checkEmail(req.User); err != nil {
-			return provider.ListTargetsResponse{}, fmt.Errorf("gcp: list targets: %w", err)
-		}
-		member, err := renderMember(p.cfg.member, req.User)
+		member, err := p.cfg.memberFor(req.User)
 		if err != nil {
 			return provider.ListTargetsResponse{}, fmt.Errorf("gcp: list targets: %w", err)
 		}
@@ -397,7 +394,7 @@ func (p *Provider) ListTargets(ctx context.Context, req provider.ListTargetsRequ
 		}
 		resp.Truncated = !complete
 		for _, b := range bs {
-			if !keep(b.Resource) || (guardPredefined(b.Role) != nil && !p.allowed(b.Role)) {
+			if !keep(b.Resource) || (guardPredefined(b.Role) != nil && !p.allowed(b.Role)) || checkConditional(b.Role) != nil {
 				continue
 			}
 			add(Target{Resource: b.Resource, Role: b.Role})
@@ -530,17 +527,14 @@ func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provid
 	if err := checkRequestID(req.RequestID); err != nil {
 		return fail(provider.NotApplied(err))
 	}
-	if err := checkEmail(req.User); err != nil {
+	member, err := p.cfg.memberFor(req.User)
+	if err != nil {
 		return fail(provider.NotApplied(err))
 	}
 	if req.ExpiresAt.IsZero() {
 		return fail(provider.NotApplied(errors.New("the request has no expiry")))
 	}
 	pl, err := p.resolve(req.Access, req.Target)
-	if err != nil {
-		return fail(provider.NotApplied(err))
-	}
-	member, err := renderMember(p.cfg.member, req.User)
 	if err != nil {
 		return fail(provider.NotApplied(err))
 	}
@@ -721,7 +715,7 @@ func (p *Provider) List(ctx context.Context, _ provider.ListRequest) (provider.L
 			seen[a.RequestID] = true
 			user := a.User
 			if user == "" && len(b.Members) == 1 {
-				user, _ = strings.CutPrefix(b.Members[0], "user:")
+				user, _ = p.cfg.personOf(b.Members[0])
 			}
 			end := a.End
 			out = append(out, provider.ListedGrant{RequestID: a.RequestID, User: user, ExpiresAt: &end})

@@ -92,16 +92,16 @@ func TestGrantLevelOnScopeAndExpiryPrecision(t *testing.T) {
 		t.Errorf("granting a role the settings offer asked the Cloud Asset API %d times", n)
 	}
 	bs := jitBindings(f.srv, "folders/200", "req_lvl")
-	if len(bs) != 1 || bs[0].Role != "roles/viewer" {
-		t.Fatalf("bindings on the scope = %+v, want roles/viewer", bs)
+	if len(bs) != 1 || bs[0].Role != "roles/monitoring.viewer" {
+		t.Fatalf("bindings on the scope = %+v, want roles/monitoring.viewer", bs)
 	}
 	// Sub-second expiry is cut, never rounded up; the zone is UTC.
 	if want := `request.time < timestamp("2030-01-02T04:34:05Z")`; !strings.HasSuffix(bs[0].Condition.Expression, want) {
 		t.Errorf("expression %q does not end with %q", bs[0].Condition.Expression, want)
 	}
 	// Inherited by the projects below the folder, through the condition.
-	if !effective(t, f.srv, "projects/prod-app", "user:"+bob, "roles/viewer", t0.Add(time.Minute)) {
-		t.Errorf("roles/viewer on folders/200 is not effective on a project below it")
+	if !effective(t, f.srv, "projects/prod-app", "user:"+bob, "roles/monitoring.viewer", t0.Add(time.Minute)) {
+		t.Errorf("roles/monitoring.viewer on folders/200 is not effective on a project below it")
 	}
 }
 
@@ -385,7 +385,7 @@ func TestEligibilityDiscovery(t *testing.T) {
 	// Someone only self-eligible for the same role is no peer.
 	f.srv.AddBinding("projects/prod-app", eligible("roles/logging.viewer", "user:"+erin, SelfActivationExpression))
 	// Eligible for a privileged role: never offered.
-	f.srv.AddBinding("projects/prod-app", eligible("roles/owner", "user:"+alice, SelfActivationExpression))
+	f.srv.AddBinding("projects/prod-app", eligible("roles/resourcemanager.projectIamAdmin", "user:"+alice, SelfActivationExpression))
 	// Outside the scope: never offered.
 	f.srv.AddBinding("projects/other-proj", eligible("roles/compute.viewer", "user:"+alice, SelfActivationExpression))
 	// An effective binding is not an eligible one.
@@ -460,8 +460,8 @@ func TestEligibilityDiscovery(t *testing.T) {
 	_, err = f.check("activate", alice, "projects/dev-app:roles/pubsub.viewer")
 	wantRefused(t, err, "not eligible")
 	// Eligible, but privileged.
-	_, err = f.check("activate", alice, "projects/prod-app:roles/owner")
-	wantRefused(t, err, "roles/owner")
+	_, err = f.check("activate", alice, "projects/prod-app:roles/resourcemanager.projectIamAdmin")
+	wantRefused(t, err, "roles/resourcemanager.projectIamAdmin")
 
 	// A statically offered role needs no eligibility and has no labels.
 	resp, err = f.check("activate", erin, "projects/dev-app:roles/browser")
@@ -469,8 +469,8 @@ func TestEligibilityDiscovery(t *testing.T) {
 		t.Errorf("Check static = %+v, %v; want accepted without labels", resp, err)
 	}
 	resp, err = f.check("viewer", erin, "")
-	if err != nil || resp.Target != "folders/200:roles/viewer" {
-		t.Errorf("Check level = %+v, %v; want target folders/200:roles/viewer", resp, err)
+	if err != nil || resp.Target != "folders/200:roles/monitoring.viewer" {
+		t.Errorf("Check level = %+v, %v; want target folders/200:roles/monitoring.viewer", resp, err)
 	}
 
 	// The multi-party activation, once approved, is granted.
@@ -505,6 +505,7 @@ func TestMemberTemplate(t *testing.T) {
 	f := newFixture(t, nil)
 	s := defaultSettings()
 	s["member"] = "serviceAccount:{local}-jit@tools.iam.gserviceaccount.com"
+	s["email_domain"] = "example.com"
 	f.p = f.provider(t, s)
 	f.srv.AddBinding("folders/200", eligible("roles/compute.viewer", "serviceAccount:alice-jit@tools.iam.gserviceaccount.com", SelfActivationExpression))
 	resp, err := f.check("activate", alice, "projects/prod-app:roles/compute.viewer")
@@ -519,6 +520,64 @@ func TestMemberTemplate(t *testing.T) {
 	l, err := f.p.List(context.Background(), provider.ListRequest{})
 	if err != nil || len(l.Grants) != 1 || l.Grants[0].User != alice {
 		t.Errorf("List = %+v, %v; want req_sa for %s", l, err, alice)
+	}
+}
+
+// TestMemberTemplateDomain: with {local}, a requester of another domain
+// would be mapped onto the member of the person of the same name in
+// email_domain; such requests are refused and nothing is written.
+func TestMemberTemplateDomain(t *testing.T) {
+	f := newFixture(t, nil)
+	s := defaultSettings()
+	s["member"] = "user:{local}@gcp.example.com"
+	if _, err := NewWithOptions(provider.Resource{Name: "gcp-prod", Type: Type, Settings: s, Access: []string{"viewer", "activate"}}, Options{ClientOptions: f.srv.ClientOptions()}); err == nil || !strings.Contains(err.Error(), "email_domain") {
+		t.Fatalf("{local} without email_domain: err = %v, want an email_domain error", err)
+	}
+	s["email_domain"] = "Example.COM"
+	f.p = f.provider(t, s)
+
+	const outsider = "alice@partner.example"
+	_, err := f.check("viewer", outsider, "")
+	wantRefused(t, err, "not an address of example.com")
+	_, err = f.p.Grant(context.Background(), f.grantReq("req_outsider", outsider, "viewer", "", time.Hour))
+	if err == nil || !provider.IsNotApplied(err) {
+		t.Fatalf("Grant for %s = %v, want a not-applied refusal", outsider, err)
+	}
+	if got := f.srv.Calls("setIamPolicy"); got != 0 {
+		t.Errorf("setIamPolicy called %d times for a refused requester", got)
+	}
+	got, err := f.p.ListTargets(context.Background(), provider.ListTargetsRequest{Resource: "gcp-prod", User: outsider})
+	if err == nil {
+		t.Errorf("ListTargets for %s = %+v, want an error", outsider, got)
+	}
+
+	f.grant(t, "req_insider", "Alice@example.com", "viewer", "", time.Hour)
+	bs := jitBindings(f.srv, "folders/200", "req_insider")
+	if len(bs) != 1 || !reflect.DeepEqual(bs[0].Members, []string{"user:Alice@gcp.example.com"}) {
+		t.Errorf("bindings = %+v, want one for user:Alice@gcp.example.com", bs)
+	}
+}
+
+// TestPeersThroughTemplate: peers are found as Google Cloud members and
+// must be mapped back to the people jit knows; the requester's own member
+// (another spelling of the requester) is never a peer, nor is a member
+// no requester would be given.
+func TestPeersThroughTemplate(t *testing.T) {
+	f := newFixture(t, nil)
+	s := defaultSettings()
+	s["member"] = "user:{local}@gcp.example.com"
+	s["email_domain"] = "example.com"
+	f.p = f.provider(t, s)
+	f.srv.AddGroup("group:sre@gcp.example.com", "user:alice@gcp.example.com", "user:Bob@gcp.example.com", "user:mallory@partner.example")
+	f.srv.AddBinding("projects/prod-app", eligible("roles/logging.viewer", "group:sre@gcp.example.com", MultiPartyExpression))
+	f.srv.AddBinding("projects/prod-app", eligible("roles/logging.viewer", "serviceAccount:carol@gcp.example.com", MultiPartyExpression))
+
+	resp, err := f.check("activate", alice, "projects/prod-app:roles/logging.viewer")
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if want := []string{bob}; !reflect.DeepEqual(resp.Peers, want) {
+		t.Errorf("peers = %q, want %q (alice@gcp.example.com is the requester herself)", resp.Peers, want)
 	}
 }
 
@@ -570,7 +629,7 @@ func TestConformance(t *testing.T) {
 			providertest.Run(t, providertest.Harness{
 				New: func(t *testing.T) provider.Provider {
 					p, err := NewWithOptions(provider.Resource{Name: "gcp-conf", Type: Type,
-						Settings: map[string]any{"scope": scope, "levels": map[string]any{"viewer": "roles/viewer"}},
+						Settings: map[string]any{"scope": scope, "levels": map[string]any{"viewer": "roles/monitoring.viewer"}},
 						Access:   []string{"viewer"}}, Options{ClientOptions: srv.ClientOptions()})
 					if err != nil {
 						t.Fatalf("NewWithOptions: %v", err)
@@ -585,7 +644,7 @@ func TestConformance(t *testing.T) {
 					if len(bs) > 1 {
 						t.Errorf("%s has %d bindings", requestID, len(bs))
 					}
-					return len(bs) == 1 && effective(t, srv, resource, "user:conformance@example.com", "roles/viewer", time.Now())
+					return len(bs) == 1 && effective(t, srv, resource, "user:conformance@example.com", "roles/monitoring.viewer", time.Now())
 				},
 			})
 		})
@@ -636,7 +695,9 @@ func TestHostileInputs(t *testing.T) {
 	f.srv.AddCustomRole("organizations/100/roles/actas", "iam.serviceAccounts.actAs")
 	f.srv.AddCustomRole("projects/prod-app/roles/old", "storage.objects.get")
 	f.srv.DeleteCustomRole("projects/prod-app/roles/old")
-	for _, r := range []string{"roles/owner", "roles/editor", "roles/iam.serviceAccountTokenCreator", "roles/resourcemanager.projectIamAdmin",
+	// (IAM holds no conditional binding of roles/owner or roles/editor, so
+	// no one is eligible for them; they are refused all the same.)
+	for _, r := range []string{"roles/iam.serviceAccountTokenCreator", "roles/resourcemanager.projectIamAdmin",
 		"roles/resourcemanager.folderAdmin", "roles/compute.viewer"} {
 		f.srv.AddBinding("folders/200", eligible(r, "user:"+alice, SelfActivationExpression))
 	}
@@ -656,6 +717,7 @@ func TestHostileInputs(t *testing.T) {
 		{"activate", alice, "projects/prod-app:roles/owner", "owner role"},
 		{"activate", alice, "projects/prod-app:roles/Owner", "roles/Owner is refused"},
 		{"activate", alice, "projects/prod-app:roles/editor", "editor role"},
+		{"activate", alice, "projects/prod-app:roles/viewer", "basic role"},
 		{"activate", alice, "roles/iam.serviceAccountTokenCreator", "roles/iam."},
 		{"activate", alice, "projects/prod-app:roles/resourcemanager.projectIamAdmin", "resourcemanager"},
 		{"activate", alice, "folders/300:roles/resourcemanager.folderAdmin", "resourcemanager"},
@@ -684,7 +746,7 @@ func TestHostileInputs(t *testing.T) {
 		{"activate", alice, "projects/no-such-project:roles/browser", "not folders/200"},
 		{"activate", alice, "folders/999999:roles/browser", "not folders/200"},
 		// Levels and users.
-		{"viewer", alice, "projects/prod-app:roles/browser", "activates roles/viewer"},
+		{"viewer", alice, "projects/prod-app:roles/browser", "activates roles/monitoring.viewer"},
 		{"admin", alice, "roles/browser", "no access level"},
 		{"activate", "alice", "roles/browser", "not an email"},
 		{"activate", "alice@example.com\nbob@example.com", "roles/browser", "not an email"},

@@ -61,13 +61,13 @@ func newServer(t *testing.T) *gcptest.Server {
 	return srv
 }
 
-// defaultSettings: scope folders/200, level viewer = roles/viewer, level
+// defaultSettings: scope folders/200, level viewer = roles/monitoring.viewer, level
 // activate takes the role from the target, roles/browser offered to
 // anyone, discovery on.
 func defaultSettings() map[string]any {
 	return map[string]any{
 		"scope":             "folders/200",
-		"levels":            map[string]any{"viewer": "roles/viewer"},
+		"levels":            map[string]any{"viewer": "roles/monitoring.viewer"},
 		"roles":             []any{"roles/browser"},
 		"discover_eligible": true,
 	}

@@ -272,6 +272,9 @@ func ParseTarget(s string) (Target, error) {
 // emailRe is the shape of an email jit accepts as a person or member.
 var emailRe = regexp.MustCompile(`^[A-Za-z0-9._%+'-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$`)
 
+// domainRe is a DNS domain of at least two labels, lower case.
+var domainRe = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$`)
+
 // checkEmail refuses what is not a plain email address.
 func checkEmail(s string) error {
 	if s == "" {
@@ -325,6 +328,60 @@ func renderMember(t, email string) (string, error) {
 		return "", fmt.Errorf("member %s for %s is not TYPE:EMAIL", quote(m), quote(email))
 	}
 	return typ + ":" + id, nil
+}
+
+// memberFor returns the member the bindings of the requester email are
+// made for: the member template filled in, after checking that email is
+// an address and, when email_domain is set, one of that domain. Errors
+// are safe to show to the requester.
+func (c config) memberFor(email string) (string, error) {
+	if err := checkEmail(email); err != nil {
+		return "", err
+	}
+	if c.emailDomain != "" {
+		_, domain, _ := strings.Cut(email, "@")
+		if !strings.EqualFold(domain, c.emailDomain) {
+			return "", nameErrorf("user %s is not an address of %s, the only domain this resource grants to", quote(email), c.emailDomain)
+		}
+	}
+	return renderMember(c.member, email)
+}
+
+// personOf maps a member found in a policy back to the email of the
+// person whose member it is under the member template: the inverse of
+// memberFor, in lower case. ok is false for a member no requester would
+// be given (another type, another domain, a template with more than one
+// placeholder, which cannot be inverted).
+func (c config) personOf(member string) (string, bool) {
+	t := c.member
+	var ph string
+	switch {
+	case strings.Count(t, placeholderEmail) == 1 && !strings.Contains(t, placeholderLocal):
+		ph = placeholderEmail
+	case strings.Count(t, placeholderLocal) == 1 && !strings.Contains(t, placeholderEmail):
+		ph = placeholderLocal
+	default:
+		return "", false
+	}
+	prefix, suffix, _ := strings.Cut(strings.ToLower(t), ph)
+	m := strings.ToLower(member)
+	if len(m) <= len(prefix)+len(suffix) || !strings.HasPrefix(m, prefix) || !strings.HasSuffix(m, suffix) {
+		return "", false
+	}
+	email := m[len(prefix) : len(m)-len(suffix)]
+	if ph == placeholderLocal {
+		if c.emailDomain == "" {
+			return "", false
+		}
+		email += "@" + c.emailDomain
+	}
+	// The way back must lead to the same member, or the mapping is not
+	// one person's.
+	got, err := c.memberFor(email)
+	if err != nil || !strings.EqualFold(got, member) {
+		return "", false
+	}
+	return email, true
 }
 
 // checkRequestID refuses request IDs that could not be written into a

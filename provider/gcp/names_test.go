@@ -109,7 +109,8 @@ func FuzzParseTarget(f *testing.F) {
 
 func TestGuard(t *testing.T) {
 	refused := []Role{"roles/owner", "roles/editor", "roles/OWNER", "roles/iam.serviceAccountUser", "roles/iam.securityReviewer",
-		"roles/resourcemanager.projectIamAdmin", "roles/resourcemanager.organizationAdmin", "roles/resourcemanager.folderAdmin", "roles/resourcemanager.tagAdmin"}
+		"roles/resourcemanager.projectIamAdmin", "roles/resourcemanager.organizationAdmin", "roles/resourcemanager.folderAdmin", "roles/resourcemanager.tagAdmin",
+		"roles/cloudbuild.serviceAgent", "roles/container.serviceAgent", "roles/compute.ServiceAgent"}
 	for _, r := range refused {
 		var pe *PrivilegedRoleError
 		if err := guardPredefined(r); !errors.As(err, &pe) {
@@ -199,6 +200,55 @@ func FuzzActivationCondition(f *testing.F) {
 		}
 		if len(c.Description) > maxDescriptionLen {
 			t.Fatalf("description longer than %d: %d", maxDescriptionLen, len(c.Description))
+		}
+	})
+}
+
+func TestPersonOf(t *testing.T) {
+	tests := []struct {
+		member, domain, in, want string
+	}{
+		{"user:{email}", "", "user:Bob@Example.com", "bob@example.com"},
+		{"user:{email}", "", "group:bob@example.com", ""},
+		{"user:{email}", "example.com", "user:bob@partner.example", ""},
+		{"user:{local}@gcp.example.com", "example.com", "user:bob@gcp.example.com", "bob@example.com"},
+		{"user:{local}@gcp.example.com", "example.com", "user:bob@gcp.example.com.evil", ""},
+		{"user:{local}@gcp.example.com", "example.com", "user:@gcp.example.com", ""},
+		{"serviceAccount:{local}-jit@t.iam.gserviceaccount.com", "example.com", "serviceAccount:bob-jit@t.iam.gserviceaccount.com", "bob@example.com"},
+		{"serviceAccount:{local}-jit@t.iam.gserviceaccount.com", "example.com", "user:bob-jit@t.iam.gserviceaccount.com", ""},
+		// Two placeholders cannot be inverted.
+		{"user:{local}.{local}@gcp.example.com", "example.com", "user:bob.bob@gcp.example.com", ""},
+	}
+	for _, tt := range tests {
+		c := config{member: tt.member, emailDomain: tt.domain}
+		got, ok := c.personOf(tt.in)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("personOf(%q) with member %q = %q, %v; want %q", tt.in, tt.member, got, ok, tt.want)
+		}
+	}
+}
+
+// FuzzMemberFor: every member made for a requester maps back to that
+// requester and to no one else.
+func FuzzMemberFor(f *testing.F) {
+	f.Add("user:{email}", "", "alice@example.com")
+	f.Add("user:{local}@gcp.example.com", "example.com", "alice@example.com")
+	f.Add("serviceAccount:{local}-jit@t.iam.gserviceaccount.com", "example.com", "a.b@example.com")
+	f.Fuzz(func(t *testing.T, member, domain, email string) {
+		if checkMemberTemplate(member) != nil || (domain != "" && !domainRe.MatchString(domain)) {
+			return
+		}
+		if domain == "" && strings.Contains(member, placeholderLocal) {
+			return
+		}
+		c := config{member: member, emailDomain: domain}
+		m, err := c.memberFor(email)
+		if err != nil {
+			return
+		}
+		back, ok := c.personOf(m)
+		if ok && !strings.EqualFold(back, email) {
+			t.Fatalf("member %q of %q maps back to %q", m, email, back)
 		}
 	})
 }

@@ -48,9 +48,12 @@ type config struct {
 	// access lists the resource's access levels.
 	access []string
 	// allow lists roles exempt from the privileged-role guard.
-	allow       []Role
-	discover    bool
-	member      string
+	allow    []Role
+	discover bool
+	member   string
+	// emailDomain, when set, is the only domain of requesters' emails
+	// (lower case); it is required when member uses {local}.
+	emailDomain string
 	maxAttempts int
 }
 
@@ -105,6 +108,10 @@ func parseConfig(r provider.Resource) (config, error) {
 				s.Errorf("levels", "level %q: %v", level, err)
 				continue
 			}
+			if err := checkConditional(role); err != nil {
+				s.Errorf("levels", "level %q: %v", level, err)
+				continue
+			}
 			if !slices.Contains(r.Access, level) {
 				s.Errorf("levels", "level %q is not an access level of the resource (%s)", level, strings.Join(r.Access, ", "))
 				continue
@@ -121,6 +128,16 @@ func parseConfig(r provider.Resource) (config, error) {
 		if err := checkMemberTemplate(c.member); err != nil {
 			s.Errorf("member", "%v", err)
 		}
+	}
+	c.emailDomain = strings.ToLower(s.String("email_domain", false))
+	switch {
+	case c.emailDomain != "" && !domainRe.MatchString(c.emailDomain):
+		s.Errorf("email_domain", "%s is not a domain such as example.com", quote(c.emailDomain))
+	case c.emailDomain == "" && strings.Contains(c.member, placeholderLocal):
+		// alice@example.com and alice@partner.example would both be
+		// made the member of the first: one person's grant would land
+		// on another's identity.
+		s.Errorf("email_domain", "is required with {local} in member: the part of an email before @ names one person only within one domain")
 	}
 
 	c.maxAttempts = s.Int("max_attempts", DefaultMaxAttempts)
@@ -143,9 +160,9 @@ func parseConfig(r provider.Resource) (config, error) {
 }
 
 // parseRoles reads a list of role names; each must parse and, when guard
-// is set and it is not in allow, pass the predefined-role guard (custom
-// roles are checked against their permissions when requested, as that
-// needs the IAM API).
+// is set, be a role IAM grants with a condition and, unless it is in
+// allow, pass the predefined-role guard (custom roles are checked against
+// their permissions when requested, as that needs the IAM API).
 func parseRoles(s *provider.Settings, key string, guard bool, allow []Role) []Role {
 	var out []Role
 	for _, name := range s.StringList(key, false) {
@@ -156,6 +173,10 @@ func parseRoles(s *provider.Settings, key string, guard bool, allow []Role) []Ro
 		}
 		if guard {
 			if err := guardPredefined(role); err != nil && !slices.Contains(allow, role) {
+				s.Errorf(key, "%v", err)
+				continue
+			}
+			if err := checkConditional(role); err != nil {
 				s.Errorf(key, "%v", err)
 				continue
 			}

@@ -14,7 +14,9 @@
 // write with a stale etag with 409 ABORTED as IAM does, and refuses
 // conditional bindings unless policy version 3 is requested and sent
 // (reading at a lower version returns them under mangled role names, as
-// IAM does). Conditions are compiled and evaluated with cel-go, so
+// IAM does), and refuses conditions on the basic roles (roles/owner,
+// roles/editor, roles/viewer) and for allUsers and allAuthenticatedUsers,
+// as IAM does. Conditions are compiled and evaluated with cel-go, so
 // Effective tells whether a member holds a role at a given time.
 //
 // What it does not model: authentication and IAM checks on the caller
@@ -262,8 +264,13 @@ func (s *Server) Policy(resource string) Policy {
 
 // AddBinding adds a binding to resource's policy as someone other than
 // jit would (no etag check), giving the policy a new etag. Conditional
-// bindings raise the policy to version 3.
+// bindings raise the policy to version 3. A binding IAM would refuse to
+// hold (a condition on a basic role) panics, so that no test relies on
+// a policy that cannot exist.
 func (s *Server) AddBinding(resource string, b Binding) {
+	if e := conditionRefused(b); e != "" {
+		panic("gcptest: " + e)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.mustLookup(resource)
@@ -527,6 +534,28 @@ func (s *Server) getIamPolicy(w http.ResponseWriter, r *http.Request, name strin
 	writeJSON(w, http.StatusOK, p)
 }
 
+// basicRoles are the legacy basic roles, which IAM grants without
+// conditions only.
+var basicRoles = []string{"roles/owner", "roles/editor", "roles/viewer"}
+
+// conditionRefused says why IAM refuses b's condition: conditions cannot
+// be used with basic roles, nor for allUsers or allAuthenticatedUsers;
+// "" when it does not.
+func conditionRefused(b Binding) string {
+	if b.Condition == nil {
+		return ""
+	}
+	if slices.Contains(basicRoles, b.Role) {
+		return fmt.Sprintf("Conditions are not supported for basic role %s", b.Role)
+	}
+	for _, m := range b.Members {
+		if m == "allUsers" || m == "allAuthenticatedUsers" {
+			return fmt.Sprintf("Conditions are not supported for %s", m)
+		}
+	}
+	return ""
+}
+
 // knownMemberPrefixes are the principal types IAM accepts in bindings.
 var knownMemberPrefixes = []string{"user:", "group:", "serviceAccount:", "domain:", "principal:", "principalSet:", "deleted:"}
 
@@ -555,6 +584,9 @@ func (s *Server) checkBinding(b Binding) *APIError {
 		}
 	}
 	if c := b.Condition; c != nil {
+		if e := conditionRefused(b); e != "" {
+			return invalid("%s", e)
+		}
 		if c.Title == "" || len(c.Title) > 100 {
 			return invalid("Condition title must be 1 to 100 characters")
 		}

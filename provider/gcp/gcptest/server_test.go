@@ -43,7 +43,7 @@ var timed = &Condition{Title: "t", Expression: `request.time < timestamp("2030-0
 func TestPolicyVersionsAndEtags(t *testing.T) {
 	s, c := setup(t)
 	ctx := context.Background()
-	s.AddBinding("projects/my-project", Binding{Role: "roles/viewer", Members: []string{"user:a@example.com"}, Condition: timed})
+	s.AddBinding("projects/my-project", Binding{Role: "roles/logging.viewer", Members: []string{"user:a@example.com"}, Condition: timed})
 
 	// Version 1 readers see the conditional binding under a mangled role.
 	v1, err := c.Projects.GetIamPolicy("projects/my-project", &crm.GetIamPolicyRequest{}).Context(ctx).Do()
@@ -107,6 +107,10 @@ func TestBindingValidation(t *testing.T) {
 		{Role: "projects/my-project/roles/nope", Members: []string{"user:a@example.com"}},
 		{Role: "roles/viewer", Members: []string{"user:a@example.com"}, Condition: &crm.Expr{Expression: "request.time <", Title: "x"}},
 		{Role: "roles/viewer", Members: []string{"user:a@example.com"}, Condition: &crm.Expr{Expression: "true"}},
+		// IAM refuses conditions on basic roles and for everyone.
+		{Role: "roles/viewer", Members: []string{"user:a@example.com"}, Condition: &crm.Expr{Expression: "true", Title: "x"}},
+		{Role: "roles/editor", Members: []string{"user:a@example.com"}, Condition: &crm.Expr{Expression: "true", Title: "x"}},
+		{Role: "roles/storage.objectViewer", Members: []string{"allUsers"}, Condition: &crm.Expr{Expression: "true", Title: "x"}},
 	} {
 		pol := &crm.Policy{Version: 3, Bindings: []*crm.Binding{b}}
 		if _, err := c.Projects.SetIamPolicy("projects/my-project", &crm.SetIamPolicyRequest{Policy: pol}).Context(ctx).Do(); code(err) != http.StatusBadRequest {
@@ -118,7 +122,7 @@ func TestBindingValidation(t *testing.T) {
 func TestEffective(t *testing.T) {
 	s, _ := setup(t)
 	s.AddGroup("group:g@example.com", "user:a@example.com")
-	s.AddBinding("folders/2", Binding{Role: "roles/viewer", Members: []string{"group:g@example.com"}, Condition: timed})
+	s.AddBinding("folders/2", Binding{Role: "roles/logging.viewer", Members: []string{"group:g@example.com"}, Condition: timed})
 	s.AddBinding("projects/my-project", Binding{Role: "roles/browser", Members: []string{"user:a@example.com"},
 		Condition: &Condition{Title: "eligible", Expression: "has({}.jitAccessConstraint)"}})
 	before := time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -128,9 +132,9 @@ func TestEffective(t *testing.T) {
 		at           time.Time
 		want         bool
 	}{
-		{"user:a@example.com", "roles/viewer", before, true}, // inherited, through the group
-		{"user:a@example.com", "roles/viewer", after, false},
-		{"user:b@example.com", "roles/viewer", before, false},
+		{"user:a@example.com", "roles/logging.viewer", before, true}, // inherited, through the group
+		{"user:a@example.com", "roles/logging.viewer", after, false},
+		{"user:b@example.com", "roles/logging.viewer", before, false},
 		{"user:a@example.com", "roles/browser", before, false}, // the marker never holds
 	} {
 		got, err := s.Effective("projects/my-project", c.member, c.role, c.at)
@@ -145,7 +149,7 @@ func TestAnalyzeAndSearch(t *testing.T) {
 	ctx := context.Background()
 	s.AddBinding("folders/2", Binding{Role: "roles/browser", Members: []string{"user:a@example.com"},
 		Condition: &Condition{Title: "eligible", Expression: "has({}.multiPartyApprovalConstraint)"}})
-	s.AddBinding("projects/my-project", Binding{Role: "roles/viewer", Members: []string{"user:a@example.com"}, Condition: timed})
+	s.AddBinding("projects/my-project", Binding{Role: "roles/logging.viewer", Members: []string{"user:a@example.com"}, Condition: timed})
 	a, err := cloudasset.NewService(ctx, s.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
@@ -166,8 +170,8 @@ func TestAnalyzeAndSearch(t *testing.T) {
 		got[r.IamBinding.Role] = r.AccessControlLists[0].ConditionEvaluation.EvaluationValue + " " + fmt.Sprint(names)
 	}
 	want := map[string]string{
-		"roles/browser": "CONDITIONAL [//cloudresourcemanager.googleapis.com/folders/2 //cloudresourcemanager.googleapis.com/projects/my-project]",
-		"roles/viewer":  "TRUE [//cloudresourcemanager.googleapis.com/projects/my-project]",
+		"roles/browser":        "CONDITIONAL [//cloudresourcemanager.googleapis.com/folders/2 //cloudresourcemanager.googleapis.com/projects/my-project]",
+		"roles/logging.viewer": "TRUE [//cloudresourcemanager.googleapis.com/projects/my-project]",
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("analysis = %v, want %v", got, want)
