@@ -39,6 +39,7 @@ import (
 	_ "github.com/jitaccess/jit/provider/exec"
 	_ "github.com/jitaccess/jit/provider/gcp"
 	_ "github.com/jitaccess/jit/provider/http"
+	_ "github.com/jitaccess/jit/provider/kubernetes"
 	_ "github.com/jitaccess/jit/provider/mysql"
 	_ "github.com/jitaccess/jit/provider/postgres"
 	_ "github.com/jitaccess/jit/provider/sshca"

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery/cached/memory"
 	k8s "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -32,7 +34,15 @@ const Type = "kubernetes"
 
 func init() { provider.Register(Type, New) }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider         = (*Provider)(nil)
+	_ provider.Checker          = (*Provider)(nil)
+	_ provider.TargetLister     = (*Provider)(nil)
+	_ provider.Lister           = (*Provider)(nil)
+	_ provider.Sweeper          = (*Provider)(nil)
+	_ provider.Closer           = (*Provider)(nil)
+	_ provider.KubeconfigWriter = (*Provider)(nil)
+)
 
 // Labels and annotations on every object jit creates.
 const (
@@ -49,13 +59,24 @@ const (
 	objectNameHashLength = 20
 )
 
-// Options are what tests (and envtest-based tests) inject instead of the
-// connection the settings describe.
+// Options are what tests (and programs embedding the provider) inject
+// instead of the connection the settings describe.
 type Options struct {
-	// Client is the cluster; nil means the one the settings describe.
+	// Config is the connection to the cluster; nil means the one the
+	// settings describe (kubeconfig_file or in_cluster). Kubeconfig takes
+	// the server and certificate authority people connect to from it
+	// unless the client setting names them.
+	Config *rest.Config
+	// Client is the cluster; nil means a client built from Config.
 	Client k8s.Interface
+	// Metadata lists objects by name (ListTargets); nil means one built
+	// from Config.
+	Metadata metadata.Interface
 	// Resolver maps kinds; nil means discovery through Client.
 	Resolver Resolver
+	// EKS is the EKS API (access entries); nil means a client built from
+	// the eks.access_entries settings.
+	EKS EKSAPI
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,9 +87,22 @@ type Provider struct {
 	cfg config
 	now func() time.Time
 
-	mu       sync.Mutex
-	client   k8s.Interface
-	resolver Resolver
+	mu         sync.Mutex
+	restConfig *rest.Config
+	client     k8s.Interface
+	meta       metadata.Interface
+	resolver   Resolver
+	// httpClient is the cluster connection's, when the provider built it.
+	httpClient *http.Client
+
+	// eksMu serialises the access entry changes of this process.
+	eksMu   sync.Mutex
+	eks     EKSAPI // under mu
+	eksHTTP *http.Client
+
+	// beforeAWSAuthWrite, when set, runs between reading and writing the
+	// aws-auth ConfigMap (tests make concurrent writers with it).
+	beforeAWSAuthWrite func()
 }
 
 // handle is GrantResponse.Handle.
@@ -77,6 +111,9 @@ type handle struct {
 	BindingKind string `json:"binding_kind"`
 	Namespace   string `json:"namespace,omitempty"`
 	Binding     string `json:"binding"`
+	// IAMPrincipal is the ARN mapped to the requester on EKS (eks
+	// setting), so that a revoke finds it even after the settings change.
+	IAMPrincipal string `json:"iam_principal,omitempty"`
 }
 
 // New builds the provider from r.Settings. It validates them and returns
@@ -92,11 +129,52 @@ func NewWithOptions(r provider.Resource, o Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{cfg: cfg, now: o.Now, client: o.Client, resolver: o.Resolver}
+	p := &Provider{cfg: cfg, now: o.Now, restConfig: o.Config, client: o.Client, meta: o.Metadata, resolver: o.Resolver, eks: o.EKS}
 	if p.now == nil {
 		p.now = time.Now
 	}
 	return p, nil
+}
+
+// restConfigLocked returns the connection configuration, reading the
+// kubeconfig (or the in-cluster service account) on first use. p.mu is
+// held.
+func (p *Provider) restConfigLocked() (*rest.Config, error) {
+	if p.restConfig != nil {
+		return p.restConfig, nil
+	}
+	var rc *rest.Config
+	var err error
+	if p.cfg.inCluster {
+		rc, err = rest.InClusterConfig()
+	} else {
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: p.cfg.kubeconfigFile}
+		over := &clientcmd.ConfigOverrides{CurrentContext: p.cfg.context}
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, over).ClientConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	p.restConfig = rc
+	return rc, nil
+}
+
+// Client-side rate limits of jit's connection, unless the configuration
+// sets its own. client-go's defaults (5 requests per second, bursts of 10)
+// would make a sweep or a listing of a large cluster crawl, and make one
+// grant (discovery, the role, its aggregated roles, two writes) wait.
+const (
+	clientQPS   = 50
+	clientBurst = 100
+)
+
+func withRateLimits(rc *rest.Config) *rest.Config {
+	if rc.QPS != 0 || rc.RateLimiter != nil {
+		return rc
+	}
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst = clientQPS, clientBurst
+	return rc
 }
 
 // connect returns the client and resolver, building them on first use.
@@ -104,23 +182,20 @@ func (p *Provider) connect() (k8s.Interface, Resolver, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.client == nil {
-		var rc *rest.Config
-		var err error
-		if p.cfg.inCluster {
-			rc, err = rest.InClusterConfig()
-		} else {
-			rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: p.cfg.kubeconfigFile}
-			over := &clientcmd.ConfigOverrides{CurrentContext: p.cfg.context}
-			rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, over).ClientConfig()
-		}
+		rc, err := p.restConfigLocked()
 		if err != nil {
-			return nil, nil, fmt.Errorf("kubernetes client configuration: %w", err)
+			return nil, nil, err
 		}
-		c, err := k8s.NewForConfig(rc)
+		rc = withRateLimits(rc)
+		hc, err := rest.HTTPClientFor(rc)
 		if err != nil {
 			return nil, nil, fmt.Errorf("kubernetes client: %w", err)
 		}
-		p.client = c
+		c, err := k8s.NewForConfigAndClient(rc, hc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("kubernetes client: %w", err)
+		}
+		p.client, p.httpClient = c, hc
 	}
 	if p.resolver == nil {
 		// Discovery is cached for the provider's life; a policy reload
@@ -131,10 +206,49 @@ func (p *Provider) connect() (k8s.Interface, Resolver, error) {
 	return p.client, p.resolver, nil
 }
 
-// requestTarget returns the target of a grant. For Kubernetes the
-// request's query carries the target ("deployments/default/web"), until
-// GrantRequest has a field of its own for it.
-func requestTarget(req provider.GrantRequest) string { return req.Query }
+// metadataClient returns the client that lists objects by name only, so
+// that listing targets never reads a Secret's data.
+func (p *Provider) metadataClient() (metadata.Interface, error) {
+	if _, _, err := p.connect(); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.meta != nil {
+		return p.meta, nil
+	}
+	if p.restConfig == nil {
+		return nil, errors.New("kubernetes: no connection configuration to list objects with")
+	}
+	var m metadata.Interface
+	var err error
+	if p.httpClient != nil {
+		m, err = metadata.NewForConfigAndClient(withRateLimits(p.restConfig), p.httpClient)
+	} else {
+		m, err = metadata.NewForConfig(withRateLimits(p.restConfig))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes metadata client: %w", err)
+	}
+	p.meta = m
+	return m, nil
+}
+
+// Close releases the idle connections of the clients the provider built
+// (to the cluster and to the EKS API). It never fails; the provider must
+// not be used after.
+func (p *Provider) Close() error {
+	p.mu.Lock()
+	hc, ec := p.httpClient, p.eksHTTP
+	p.mu.Unlock()
+	if hc != nil {
+		hc.CloseIdleConnections()
+	}
+	if ec != nil {
+		ec.CloseIdleConnections()
+	}
+	return nil
+}
 
 // ObjectName is the name of the ClusterRole and binding of a request:
 // "jit-" and 20 hex digits of SHA-256 of the request ID.
@@ -157,55 +271,13 @@ func requestLabel(id string) string {
 	return strings.Trim(v, "-_.")
 }
 
-// plan is what a grant creates.
-type plan struct {
-	target Target
-	rules  []rbacv1.PolicyRule
-}
-
-// plan checks access and target and narrows the role; it changes nothing.
-func (p *Provider) plan(ctx context.Context, c k8s.Interface, res Resolver, access, target string) (plan, error) {
-	if !contains(p.cfg.roles, access) {
-		return plan{}, fmt.Errorf("access %q is not one of the roles %s", access, strings.Join(p.cfg.roles, ", "))
-	}
-	t, err := ParseTarget(target, res, p.cfg.protected)
-	if err != nil {
-		return plan{}, err
-	}
-	all, err := roleRules(ctx, c, access)
-	if err != nil {
-		return plan{}, err
-	}
-	rules, err := Narrow(all, t, res)
-	if err != nil {
-		return plan{}, fmt.Errorf("ClusterRole %q on %s: %w", access, t, err)
-	}
-	if err := Guard(rules, p.cfg.allow); err != nil {
-		return plan{}, fmt.Errorf("ClusterRole %q on %s: %w", access, t, err)
-	}
-	return plan{target: t, rules: rules}, nil
-}
-
-// Check reports whether a request for access on target would be granted:
-// the role is offered, the target parses, is not protected, the role
-// grants something on it and nothing Guard refuses. It reads the role and
-// discovery information and changes nothing, so the workflow can call it
-// at submit (it needs a provider capability for that; none exists yet).
-// Errors from ParseTarget (*TargetError), Narrow (ErrNothingGranted) and
-// Guard (*EscalationError) are wrapped and safe to show to the requester.
-func (p *Provider) Check(ctx context.Context, access, target string) error {
-	c, res, err := p.connect()
-	if err != nil {
-		return err
-	}
-	_, err = p.plan(ctx, c, res, access, target)
-	return err
-}
-
 // Grant creates the ClusterRole ObjectName(req.RequestID) with the rules of
-// the ClusterRole req.Access narrowed to the target (requestTarget) and
-// binds it to the user: by a RoleBinding in the target's namespace, or a
-// ClusterRoleBinding for cluster-wide and cluster-scoped targets.
+// the ClusterRole req.Access narrowed to req.Target and binds it to the
+// user: by a RoleBinding in the target's namespace, or a
+// ClusterRoleBinding for cluster-wide and cluster-scoped targets. With the
+// eks setting it first maps the requester's IAM principal to their
+// Kubernetes user name (aws-auth entry or access entry), shared by all of
+// that person's grants.
 //
 // It is idempotent: objects of the request that exist already are brought
 // in line (rules, subjects, annotations). Objects of that name not made by
@@ -213,8 +285,8 @@ func (p *Provider) Check(ctx context.Context, access, target string) error {
 //
 // Errors: provider.NotApplied when nothing was created or changed (an
 // invalid request, a refused target or role, no connection, the role
-// could not be read or the role creation was refused). Later errors leave
-// the outcome unknown.
+// could not be read, the IAM principal is mapped to someone else, the role
+// creation was refused). Later errors leave the outcome unknown.
 func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provider.GrantResponse, error) {
 	what := fmt.Sprintf("kubernetes grant %q", req.RequestID)
 	if req.RequestID == "" || req.User == "" {
@@ -227,10 +299,31 @@ func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provid
 	if err != nil {
 		return provider.GrantResponse{}, provider.NotApplied(fmt.Errorf("%s: %w", what, err))
 	}
-	pl, err := p.plan(ctx, c, res, req.Access, requestTarget(req))
+	pl, err := p.plan(ctx, c, res, req.User, req.Access, req.Target)
 	if err != nil {
 		return provider.GrantResponse{}, provider.NotApplied(fmt.Errorf("%s: %w", what, err))
 	}
+	// The identity mapping first: its refusals (the principal is mapped to
+	// someone else) then leave nothing behind.
+	mapped := false
+	if p.cfg.eks != nil {
+		mapped, err = p.mapIdentity(ctx, c, req.RequestID, req.User, pl.principal, req.ExpiresAt)
+		if err != nil {
+			return provider.GrantResponse{}, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	resp, err := p.grantRBAC(ctx, c, req, pl)
+	if err != nil && mapped && provider.IsNotApplied(err) {
+		// The mapping was written: this call did change the cluster.
+		err = errors.New(err.Error())
+	}
+	return resp, err
+}
+
+// grantRBAC creates (or brings in line) the request's ClusterRole and
+// binding.
+func (p *Provider) grantRBAC(ctx context.Context, c k8s.Interface, req provider.GrantRequest, pl plan) (provider.GrantResponse, error) {
+	what := fmt.Sprintf("kubernetes grant %q", req.RequestID)
 	name := ObjectName(req.RequestID)
 	meta := metav1.ObjectMeta{
 		Name: name,
@@ -251,9 +344,13 @@ func (p *Provider) Grant(ctx context.Context, req provider.GrantRequest) (provid
 	if err := p.upsertRole(ctx, c, role); err != nil {
 		return provider.GrantResponse{}, fmt.Errorf("%s: %w", what, err)
 	}
-	subjects := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: p.cfg.userPrefix + req.User}}
+	subjects := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: p.username(req.User)}}
 	ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}
 	h := handle{Role: name, Binding: name}
+	if p.cfg.eks != nil {
+		h.IAMPrincipal = pl.principal.String()
+	}
+	var err error
 	if pl.target.Namespaced() {
 		bm := *meta.DeepCopy()
 		bm.Namespace = pl.target.Namespace
@@ -418,6 +515,11 @@ func decodeHandle(raw json.RawMessage, requestID string) (*handle, error) {
 	if h.Role != name || h.Binding != name || (h.BindingKind != "RoleBinding" && h.BindingKind != "ClusterRoleBinding") {
 		return nil, errors.New("handle does not name this request's objects")
 	}
+	if h.IAMPrincipal != "" {
+		if _, err := ParseIAMARN(h.IAMPrincipal); err != nil {
+			return nil, fmt.Errorf("handle: %w", err)
+		}
+	}
 	return &h, nil
 }
 
@@ -446,10 +548,15 @@ func bindingNamespaces(ctx context.Context, c k8s.Interface, h *handle, requestI
 	return out, nil
 }
 
-// Revoke deletes the request's binding, then its ClusterRole. It is
-// idempotent: objects already gone are success. Objects of the request's
-// name not made by jit for this request are left alone (an error).
-// Errors leave the outcome unknown; a retry finishes the job.
+// Revoke deletes the request's binding, then its ClusterRole, then (with
+// the eks setting) the request's share of the IAM principal's mapping:
+// the aws-auth entry or access entry goes when no other grant of the
+// person holds it. The objects are found by the handle or, without one, by
+// their labels and annotations; req.Target is not needed, so a revoke
+// succeeds even when the target no longer parses (its kind was removed).
+// It is idempotent: objects already gone are success. Objects of the
+// request's name not made by jit for this request are left alone (an
+// error). Errors leave the outcome unknown; a retry finishes the job.
 func (p *Provider) Revoke(ctx context.Context, req provider.RevokeRequest) (provider.RevokeResponse, error) {
 	what := fmt.Sprintf("kubernetes revoke %q", req.RequestID)
 	if req.RequestID == "" {
@@ -480,6 +587,11 @@ func (p *Provider) Revoke(ctx context.Context, req provider.RevokeRequest) (prov
 	}
 	if err := deleteClusterRole(ctx, c, name, req.RequestID); err != nil {
 		return provider.RevokeResponse{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if p.cfg.eks != nil {
+		if err := p.unmapIdentity(ctx, c, req.RequestID, req.User, h); err != nil {
+			return provider.RevokeResponse{}, fmt.Errorf("%s: %w", what, err)
+		}
 	}
 	return provider.RevokeResponse{}, nil
 }
@@ -557,9 +669,11 @@ func ignoreNotFound(err error, what string) error {
 	return fmt.Errorf("deleting %s: %w", what, err)
 }
 
-// Verify reports whether the request's binding and ClusterRole exist. The
-// cluster enforces no expiry by itself, so ExpiresAt is nil. It has no
-// side effects.
+// Verify reports whether the request's binding and ClusterRole exist and,
+// with the eks setting, whether the requester's IAM principal is mapped to
+// their Kubernetes user name. The cluster enforces no expiry by itself, so
+// ExpiresAt is nil. It has no side effects; errors mean nothing could be
+// concluded.
 func (p *Provider) Verify(ctx context.Context, req provider.VerifyRequest) (provider.VerifyResponse, error) {
 	what := fmt.Sprintf("kubernetes verify %q", req.RequestID)
 	if req.RequestID == "" {
@@ -609,14 +723,38 @@ func (p *Provider) Verify(ctx context.Context, req provider.VerifyRequest) (prov
 	case err != nil:
 		return provider.VerifyResponse{}, fmt.Errorf("%s: reading ClusterRole %s: %w", what, name, err)
 	}
-	return provider.VerifyResponse{Present: ours(r.ObjectMeta, req.RequestID) == nil}, nil
+	if ours(r.ObjectMeta, req.RequestID) != nil {
+		return provider.VerifyResponse{}, nil
+	}
+	if p.cfg.eks != nil {
+		user := req.User
+		if user == "" {
+			user = r.Annotations[AnnotationRequester]
+		}
+		ok, err := p.identityMapped(ctx, c, user, h)
+		if err != nil {
+			return provider.VerifyResponse{}, fmt.Errorf("%s: %w", what, err)
+		}
+		return provider.VerifyResponse{Present: ok}, nil
+	}
+	return provider.VerifyResponse{Present: true}, nil
 }
 
-// Sweep deletes every jit-labelled binding and ClusterRole whose expiry
-// annotation has passed (by the provider's clock), bindings first. It is
-// the cluster-side backstop for revokes the scheduler could not make. An
-// object with a missing or unreadable expiry is left alone and reported.
-// It returns how many objects it deleted; it is idempotent.
+// Sweep implements provider.Sweeper. It deletes every jit-labelled binding
+// and ClusterRole whose expiry annotation has passed (by the provider's
+// clock), bindings first, whichever resource or jit installation made
+// them: an expired object is never wanted. With eks.aws_auth it also
+// removes the expired requests' shares of the aws-auth entries, and the
+// entries no grant holds any more. (Access entries are not swept: EKS
+// cannot list them by tag; an entry left behind maps a person who has no
+// binding, and the next grant or revoke of that person tidies it.)
+//
+// It is the cluster-side backstop for revokes the scheduler could not make
+// (Kubernetes has no expiry of its own for bindings). An object with a
+// missing or unreadable expiry is left alone and reported. It returns how
+// many objects (and aws-auth entries) it deleted; it is idempotent and
+// safe to run concurrently with grants and revokes. An error means the
+// sweep was incomplete; the next run continues.
 func (p *Provider) Sweep(ctx context.Context) (int, error) {
 	c, _, err := p.connect()
 	if err != nil {
@@ -666,6 +804,13 @@ func (p *Provider) Sweep(ctx context.Context) (int, error) {
 	for _, r := range roles.Items {
 		if expired(r.ObjectMeta) {
 			done(deleteClusterRole(ctx, c, r.Name, ""))
+		}
+	}
+	if p.cfg.eks != nil && p.cfg.eks.mode == modeAWSAuth {
+		n, err := p.awsAuthSweep(ctx, c, now)
+		deleted += n
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {

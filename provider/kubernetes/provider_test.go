@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -29,6 +30,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, settings map[string]any, access ...string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, settings, Options{}, access...)
+}
+
+// newFixtureWith is newFixture with options (an EKS client) added.
+func newFixtureWith(t *testing.T, settings map[string]any, o Options, access ...string) *fixture {
+	t.Helper()
 	client := fake.NewClientset(
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "view"}, Rules: viewRules()},
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "edit"}, Rules: editRules()},
@@ -44,7 +51,7 @@ func newFixture(t *testing.T, settings map[string]any, access ...string) *fixtur
 	}
 	f := &fixture{client: client, now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	p, err := NewWithOptions(provider.Resource{Name: "cluster", Type: Type, Settings: settings, Access: access},
-		Options{Client: client, Resolver: testResolver(), Now: func() time.Time { return f.now }})
+		Options{Client: client, Resolver: testResolver(), Now: func() time.Time { return f.now }, EKS: o.EKS})
 	if err != nil {
 		t.Fatalf("NewWithOptions: %v", err)
 	}
@@ -53,7 +60,7 @@ func newFixture(t *testing.T, settings map[string]any, access ...string) *fixtur
 }
 
 func (f *fixture) grantReq(id, access, target string, expires time.Time) provider.GrantRequest {
-	return provider.GrantRequest{RequestID: id, User: "alice@example.com", Resource: "cluster", Access: access, Query: target, ExpiresAt: expires}
+	return provider.GrantRequest{RequestID: id, User: "alice@example.com", Resource: "cluster", Access: access, Target: target, ExpiresAt: expires}
 }
 
 func (f *fixture) verify(t *testing.T, id string, h json.RawMessage) bool {
@@ -205,8 +212,10 @@ func TestGrantRefused(t *testing.T) {
 				!strings.Contains(err.Error(), tc.want):
 				t.Fatalf("Grant error = %v", err)
 			}
-			if checkErr := f.p.Check(ctx, tc.access, tc.target); checkErr == nil {
-				t.Fatal("Check accepted what Grant refused")
+			_, checkErr := f.p.Check(ctx, provider.CheckRequest{Resource: "cluster", User: "alice@example.com", Access: tc.access, Target: tc.target})
+			var re *provider.RefusedError
+			if !errors.As(checkErr, &re) || re.Reason == "" {
+				t.Fatalf("Check = %v; want a *provider.RefusedError for what Grant refused", checkErr)
 			}
 			for _, list := range []func() (int, error){
 				func() (int, error) {
@@ -233,7 +242,7 @@ func TestGrantRefused(t *testing.T) {
 func TestGrantClusterWideAllowed(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, map[string]any{"allow_escalation": []any{"*"}, "user_prefix": "oidc:"})
-	if err := f.p.Check(ctx, "cluster-admin", "*"); err != nil {
+	if _, err := f.p.Check(ctx, provider.CheckRequest{User: "alice@example.com", Access: "cluster-admin", Target: "*"}); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
 	resp, err := f.p.Grant(ctx, f.grantReq("req-ca", "cluster-admin", "*", f.now.Add(time.Hour)))
@@ -373,5 +382,59 @@ func TestObjectNameAndLabel(t *testing.T) {
 		if got := requestLabel(in); got != want {
 			t.Errorf("requestLabel(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestSettingsEKSAndClient(t *testing.T) {
+	caData := base64.StdEncoding.EncodeToString(testCA(t))
+	ok := func(m map[string]any) map[string]any {
+		m["in_cluster"] = true
+		return m
+	}
+	tests := []struct {
+		name     string
+		settings map[string]any
+		want     string
+	}{
+		{name: "aws_auth", settings: ok(map[string]any{"eks": map[string]any{"aws_auth": true, "iam_arn": "arn:aws:iam::111122223333:role/{local}"}})},
+		{name: "access entries", settings: ok(map[string]any{"eks": map[string]any{"access_entries": map[string]any{"cluster": "prod", "region": "eu-west-1", "credentials": "container"}, "iam_arns": map[string]any{"a@example.com": "arn:aws:iam::111122223333:user/a"}}})},
+		{name: "eks not a map", settings: ok(map[string]any{"eks": true}), want: `"eks"`},
+		{name: "neither mode", settings: ok(map[string]any{"eks": map[string]any{"iam_arn": "arn:aws:iam::111122223333:role/{local}"}}), want: "eks.aws_auth"},
+		{name: "both modes", settings: ok(map[string]any{"eks": map[string]any{"aws_auth": true, "access_entries": map[string]any{"cluster": "prod", "region": "eu-west-1"}, "iam_arn": "arn:aws:iam::111122223333:role/{local}"}}), want: "eks.access_entries"},
+		{name: "no arn", settings: ok(map[string]any{"eks": map[string]any{"aws_auth": true}}), want: "eks.iam_arn"},
+		{name: "bad template", settings: ok(map[string]any{"eks": map[string]any{"aws_auth": true, "iam_arn": "arn:aws:iam::111122223333:role/{name}"}}), want: "eks.iam_arn"},
+		{name: "bad arn in map", settings: ok(map[string]any{"eks": map[string]any{"aws_auth": true, "iam_arns": map[string]any{"a@example.com": "arn:aws:sts::111122223333:assumed-role/a/b"}}}), want: "eks.iam_arns"},
+		{name: "bad email in map", settings: ok(map[string]any{"eks": map[string]any{"aws_auth": true, "iam_arns": map[string]any{"nobody": "arn:aws:iam::111122223333:user/a"}}}), want: "eks.iam_arns"},
+		{name: "no cluster", settings: ok(map[string]any{"eks": map[string]any{"access_entries": map[string]any{"region": "eu-west-1"}, "iam_arn": "arn:aws:iam::111122223333:role/{local}"}}), want: "eks.access_entries.cluster"},
+		{name: "bad region", settings: ok(map[string]any{"eks": map[string]any{"access_entries": map[string]any{"cluster": "prod", "region": "Europe"}, "iam_arn": "arn:aws:iam::111122223333:role/{local}"}}), want: "eks.access_entries.region"},
+		{name: "bad credentials", settings: ok(map[string]any{"eks": map[string]any{"access_entries": map[string]any{"cluster": "prod", "region": "eu-west-1", "credentials": "magic"}, "iam_arn": "arn:aws:iam::111122223333:role/{local}"}}), want: "eks.access_entries.credentials"},
+		{name: "misspelt eks key", settings: ok(map[string]any{"eks": map[string]any{"aws_auth": true, "iam_arn": "arn:aws:iam::111122223333:role/{local}", "iam_role": "x"}}), want: "eks.iam_role"},
+		{name: "client", settings: ok(map[string]any{"client": map[string]any{"server": "https://k8s.example.com", "certificate_authority_data": caData, "user": map[string]any{"exec": map[string]any{"command": "kubectl", "args": []any{"oidc-login", "get-token"}, "api_version": "client.authentication.k8s.io/v1", "interactive_mode": "Always"}}}})},
+		{name: "http server", settings: ok(map[string]any{"client": map[string]any{"server": "http://k8s.example.com"}}), want: "client.server"},
+		{name: "bad ca data", settings: ok(map[string]any{"client": map[string]any{"certificate_authority_data": "bm90IGEgY2VydA=="}}), want: "client.certificate_authority_data"},
+		{name: "ca data and file", settings: ok(map[string]any{"client": map[string]any{"certificate_authority_data": caData, "certificate_authority_file": "/ca.pem"}}), want: "client.certificate_authority_file"},
+		{name: "exec without command", settings: ok(map[string]any{"client": map[string]any{"user": map[string]any{"exec": map[string]any{"args": []any{"x"}}}}}), want: "client.user.exec.command"},
+		{name: "exec api version", settings: ok(map[string]any{"client": map[string]any{"user": map[string]any{"exec": map[string]any{"command": "aws", "api_version": "v1"}}}}), want: "client.user.exec.api_version"},
+		{name: "exec env name", settings: ok(map[string]any{"client": map[string]any{"user": map[string]any{"exec": map[string]any{"command": "aws", "env": map[string]any{"A-B": "x"}}}}}), want: "client.user.exec.env"},
+		{name: "user token", settings: ok(map[string]any{"client": map[string]any{"user": map[string]any{"token": "x"}}}), want: "client.user.token"},
+		{name: "list", settings: ok(map[string]any{"list": "no"}), want: `"list"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(provider.Resource{Name: "c", Type: Type, Settings: tc.settings})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			var se *provider.SettingError
+			if !errors.As(err, &se) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New = %v; want a setting error about %s", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "bm90IGEgY2VydA") {
+				t.Fatalf("the error echoes a setting's value: %v", err)
+			}
+		})
 	}
 }

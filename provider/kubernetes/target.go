@@ -69,9 +69,10 @@ func (r APIResource) String() string {
 type Resolver interface {
 	// Lookup resolves a plural resource ("deployments"), a singular one
 	// ("deployment"), a Kind ("Deployment"), each optionally qualified by
-	// its group after a dot ("deployments.apps"). It returns an error
-	// naming the input when the name is unknown or ambiguous; it never
-	// guesses.
+	// its group after a dot ("deployments.apps"). A name the cluster
+	// does not serve is an error wrapping ErrUnknownKind (or a
+	// meta.NoMatchError); an ambiguous one a *meta.AmbiguousResourceError;
+	// it never guesses. Any other error means it could not answer.
 	Lookup(name string) (APIResource, error)
 	// Namespaced reports whether group/resource (a plural resource,
 	// without subresource) is namespaced; known is false when the
@@ -117,6 +118,10 @@ func (t Target) String() string {
 // the protected_namespaces setting says otherwise.
 var DefaultProtectedNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
 
+// ErrUnknownKind is returned (wrapped) by a Resolver for a name the
+// cluster does not serve.
+var ErrUnknownKind = errors.New("no such resource or kind in the cluster")
+
 // TargetError is a target refused by ParseTarget. Reason is safe to show to
 // the requester.
 type TargetError struct {
@@ -144,15 +149,25 @@ const maxTarget = 1024
 // (Deployment), optionally followed by ".<group>", resolved by res; whether
 // two segments mean kind/namespace or kind/name follows from the kind's
 // scope. Targets naming a protected namespace, as a namespace or as a
-// Namespace object (namespaces/kube-system), are refused. Every error is a
-// *TargetError.
+// Namespace object (namespaces/kube-system), are refused with a
+// *TargetError, as is every other target that cannot be granted. Only a
+// resolver that could not answer (the cluster's discovery is unreachable)
+// gives another error: the target may be fine, it could not be checked.
 func ParseTarget(s string, res Resolver, protected []string) (Target, error) {
+	return parseTarget(s, res, protected)
+}
+
+// shownTarget is s cut for messages.
+func shownTarget(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+func parseTarget(s string, res Resolver, protected []string) (Target, error) {
 	fail := func(format string, args ...any) (Target, error) {
-		shown := s
-		if len(shown) > 80 {
-			shown = shown[:80] + "..."
-		}
-		return Target{}, &TargetError{Target: shown, Reason: fmt.Sprintf(format, args...)}
+		return Target{}, &TargetError{Target: shownTarget(s), Reason: fmt.Sprintf(format, args...)}
 	}
 	switch {
 	case s == "":
@@ -198,7 +213,10 @@ func ParseTarget(s string, res Resolver, protected []string) (Target, error) {
 	}
 	r, err := res.Lookup(parts[0])
 	if err != nil {
-		return fail("kind %q: %v", parts[0], err)
+		if unknownKind(err) {
+			return fail("kind %q: %v", parts[0], err)
+		}
+		return Target{}, fmt.Errorf("kubernetes target %q: resolving kind %q: %w", shownTarget(s), parts[0], err)
 	}
 	if r.Resource == "" || strings.ContainsAny(r.Resource, "/*") {
 		return fail("kind %q resolved to the invalid resource %q", parts[0], r.Resource)
@@ -277,7 +295,7 @@ func (m *MapperResolver) Lookup(name string) (APIResource, error) {
 	r, err := m.mapping(schema.GroupKind{Group: group, Kind: base})
 	if err != nil {
 		if meta.IsNoMatchError(err) {
-			return APIResource{}, errors.New("no such resource or kind in the cluster")
+			return APIResource{}, ErrUnknownKind
 		}
 		return APIResource{}, err
 	}
@@ -294,6 +312,25 @@ func (m *MapperResolver) mapping(gk schema.GroupKind, versions ...string) (APIRe
 		Resource:   mp.Resource.Resource,
 		Namespaced: mp.Scope.Name() == meta.RESTScopeNameNamespace,
 	}, nil
+}
+
+// GroupVersionResource returns r with the version the cluster prefers,
+// for clients that address resources by version (listing objects).
+func (m *MapperResolver) GroupVersionResource(r APIResource) (schema.GroupVersionResource, error) {
+	if m == nil || m.Mapper == nil {
+		return schema.GroupVersionResource{}, errors.New("no REST mapper")
+	}
+	// An empty group means "any group" to a RESTMapper: filter exactly.
+	all, err := m.Mapper.ResourcesFor(schema.GroupVersionResource{Group: r.Group, Resource: r.Resource})
+	if err != nil {
+		return schema.GroupVersionResource{}, err
+	}
+	for _, gvr := range all {
+		if gvr.Group == r.Group && gvr.Resource == r.Resource {
+			return gvr, nil
+		}
+	}
+	return schema.GroupVersionResource{}, fmt.Errorf("%s: %w", r, ErrUnknownKind)
 }
 
 // Namespaced implements Resolver.
@@ -327,6 +364,13 @@ func (m *MapperResolver) Namespaced(group, resource string) (bool, bool) {
 		return false, false
 	}
 	return r.Namespaced, true
+}
+
+// unknownKind reports whether a Resolver's error means that the name is
+// not (or not unambiguously) a kind of the cluster, rather than that the
+// resolver could not answer.
+func unknownKind(err error) bool {
+	return errors.Is(err, ErrUnknownKind) || meta.IsNoMatchError(err) || isAmbiguous(err)
 }
 
 func isAmbiguous(err error) bool {
