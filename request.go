@@ -206,6 +206,9 @@ type RequestFilter struct {
 	Statuses  []Status
 	// ExpiresBefore, if set, keeps requests whose ExpiresAt is before it.
 	ExpiresBefore *time.Time
+	// ExpiresAfter, if set, keeps requests whose ExpiresAt is after it
+	// (requests never granted have none and are left out).
+	ExpiresAfter *time.Time
 	// ExtendsID, if set, keeps the extensions of that request.
 	ExtendsID string
 	// After is an opaque cursor from a previous page (the last request ID).

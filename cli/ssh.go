@@ -131,9 +131,17 @@ ssh unchanged.`,
 			if err := os.WriteFile(certPath, []byte(strings.TrimSpace(p.Secret)+"\n"), 0o600); err != nil {
 				return fmt.Errorf("write the certificate: %w", err)
 			}
+			keyOpt, err := sshPathOption("IdentityFile", keyPath)
+			if err != nil {
+				return err
+			}
+			certOpt, err := sshPathOption("CertificateFile", certPath)
+			if err != nil {
+				return err
+			}
 			// ssh reads options after the destination too, and the rest as
 			// the remote command.
-			sshArgs := append([]string{"-i", keyPath, "-o", "CertificateFile=" + certPath, "-o", "IdentitiesOnly=yes",
+			sshArgs := append([]string{"-o", keyOpt, "-o", certOpt, "-o", "IdentitiesOnly=yes",
 				"-l", login, host}, args[1:]...)
 			return a.runSSH(path, sshArgs)
 		}),
@@ -175,6 +183,16 @@ opened with this machine's key. Use it with ssh -o CertificateFile=FILE -i KEY.`
 	}
 	cmd.Flags().StringVar(&file, "file", "", "write the certificate to this file instead of printing it")
 	return cmd
+}
+
+// sshPathOption is "-o NAME=PATH" for ssh: quoted, since ssh splits
+// option values at spaces, and with % doubled, since ssh expands %
+// tokens in file names (a temporary directory may contain either).
+func sshPathOption(name, path string) (string, error) {
+	if strings.ContainsAny(path, "\"\n") {
+		return "", fmt.Errorf("cannot pass the path %q to ssh: it contains a double quote or a newline", path)
+	}
+	return name + "=\"" + strings.ReplaceAll(path, "%", "%%") + "\"", nil
 }
 
 // splitUserHost splits [USER@]HOST.
@@ -235,6 +253,11 @@ func (a *app) sshKey(flag string) (string, string, error) {
 	priv := filepath.Join(filepath.Dir(cfg), sshKeyFileName)
 	b, err := os.ReadFile(priv + ".pub")
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(priv); err == nil {
+			// Never replace a private key: its certificates would stop
+			// matching it.
+			return "", "", fmt.Errorf("%s exists but %s.pub does not: restore it with 'ssh-keygen -y -f %s > %s.pub'", priv, priv, priv, priv)
+		}
 		if err := a.makeSSHKey(priv); err != nil {
 			return "", "", err
 		}

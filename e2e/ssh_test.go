@@ -3,10 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/dsa"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/jitaccess/jit/internal/jitdtest"
 	"github.com/jitaccess/jit/internal/sshdtest"
 	"github.com/jitaccess/jit/provider/sshca"
+	"golang.org/x/crypto/ssh"
 )
 
 const sshPolicy = `
@@ -138,13 +140,33 @@ func TestSSHAccess(t *testing.T) {
 		t.Fatalf("before the KRL refresh the certificate still works (sshd cannot know): %v", res)
 	}
 	sshd.SetKRL(t, get("/api/v1/ssh/web/krl"))
-	if res := sshd.Login(t, keyFile, certFile); res.OK {
-		t.Fatal("the revoked certificate logs in after the KRL refresh")
+	sshd.LoginRefused(t, keyFile, certFile, "revoked by file "+sshd.KRLFile)
+
+	// A new grant for the same key logs in again: the KRL holds the
+	// revoked certificate's serial, not the key.
+	code, out, errOut = jitSSH(args...)
+	if code != 0 || strings.TrimSpace(out) != "hello-from-sshd" {
+		t.Fatalf("jit ssh after the revoke: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
-	// A request for a refused key is refused at submit and files nothing.
+	// A DSA key is refused at submit and files nothing.
+	var params dsa.Parameters
+	if err := dsa.GenerateParameters(&params, rand.Reader, dsa.L1024N160); err != nil {
+		t.Fatal(err)
+	}
+	dk := dsa.PrivateKey{PublicKey: dsa.PublicKey{Parameters: params}}
+	if err := dsa.GenerateKey(&dk, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	dpub, err := ssh.NewPublicKey(&dk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := alice.List(ctx, client.ListOptions{Resource: "web"})
 	_, err = alice.Submit(ctx, client.SubmitRequest{Resource: "web", Access: "deploy", Duration: "10m", Reason: "x",
-		SSHPublicKey: "ssh-dss AAAAB3NzaC1kc3MAAACBAP"})
+		SSHPublicKey: string(ssh.MarshalAuthorizedKey(dpub))})
 	wantCode(t, err, jit.ECodeRefused)
-	_ = os.Remove(certFile)
+	if after, _ := alice.List(ctx, client.ListOptions{Resource: "web"}); len(after.Items) != len(before.Items) {
+		t.Fatal("a refused request was filed")
+	}
 }

@@ -47,7 +47,11 @@ func (c subject) apply(r *jit.Request) {
 //
 // ok is false when there was nothing to check (the provider checks
 // nothing and nothing was named).
-func (s *Service) checkSubject(ctx context.Context, p *policy.Policy, who jit.Identity, in SubmitInput, access string, extends *jit.Request) (subject, bool, error) {
+//
+// dur is how long the access would last from now: for an extension, what
+// is left of the access it extends plus the extension (a certificate
+// authority refuses what it could not issue).
+func (s *Service) checkSubject(ctx context.Context, p *policy.Policy, who jit.Identity, in SubmitInput, access string, dur time.Duration, extends *jit.Request) (subject, bool, error) {
 	target, key := strings.TrimSpace(in.Target), strings.TrimSpace(in.SSHPublicKey)
 	if extends != nil {
 		if target != "" && target != extends.Target {
@@ -80,7 +84,7 @@ func (s *Service) checkSubject(ctx context.Context, p *policy.Policy, who jit.Id
 	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	resp, err := checker.Check(cctx, provider.CheckRequest{
-		Resource: in.Resource, User: who.Email, Access: access, Duration: in.Duration,
+		Resource: in.Resource, User: who.Email, Access: access, Duration: dur,
 		Target: target, SSHPublicKey: key,
 	})
 	var refused *provider.RefusedError

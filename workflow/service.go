@@ -273,7 +273,7 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 	if access == "" {
 		access = in.Access
 	}
-	subj, checked, err := s.checkSubject(ctx, p, id, in, access, extends)
+	subj, checked, err := s.checkSubject(ctx, p, id, in, access, decideFor, extends)
 	if err != nil {
 		if !d.Allowed && !s.offered(p, id, in.Resource, now) {
 			// The requester may not ask for this resource at all: say

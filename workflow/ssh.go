@@ -104,39 +104,41 @@ func (s *Service) AuthorityKey(ctx context.Context, resource string) (string, er
 // failed after issuing it.
 var revocableStatuses = []jit.Status{jit.StatusRevoking, jit.StatusRevoked, jit.StatusRelinquished, jit.StatusFailed}
 
+// krlSkewWindow is how long past their expiry ended grants are still
+// handed to the certificate authority, which keeps each certificate on its
+// list for its own clock_skew (at most an hour) past expiry for hosts whose
+// clocks lag.
+const krlSkewWindow = time.Hour
+
 // RevocationList returns the revocation list of a resource's certificate
 // authority (an OpenSSH KRL, for sshd's RevokedKeys): every certificate of
-// a grant that ended before its own expiry and has not expired yet. It is
-// computed from the store at each call, so every replica serves the same
-// list; its version is the time of its newest entry, in seconds. It is
-// public and checks no authorisation. Read-only.
+// a grant that ended before its own expiry and has not expired yet (the
+// provider keeps entries a little past expiry, for hosts whose clocks lag).
+// It is computed from the store at each call, so every replica serves the
+// same list; its version is the time of its newest entry, in seconds. It
+// is public and checks no authorisation. Read-only.
 func (s *Service) RevocationList(ctx context.Context, resource string) ([]byte, error) {
 	ca, err := s.certificateAuthority(resource)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	// A certificate is valid at most MaxValidity from its grant, which
-	// comes at most lapse_after after its request was made: older
-	// requests' certificates have expired by themselves.
-	oldest := now.Add(-(ca.MaxValidity() + s.policy.Get().Server().LapseAfter + time.Hour))
+	// Selected by expiry, not by age: a grant made late, or settings
+	// shortened since, must not drop a certificate that still works.
+	since := s.now().Add(-krlSkewWindow)
 	var (
 		handles []json.RawMessage
 		version int64
 		after   string
 	)
-scan:
 	for {
-		page, err := s.store.ListRequests(ctx, jit.RequestFilter{Resource: resource, Statuses: revocableStatuses, After: after, Limit: jit.MaxRequestLimit})
+		page, err := s.store.ListRequests(ctx, jit.RequestFilter{Resource: resource, Statuses: revocableStatuses,
+			ExpiresAfter: &since, After: after, Limit: jit.MaxRequestLimit})
 		if err != nil {
 			return nil, fmt.Errorf("revocation list of %s: %w", resource, err)
 		}
 		for _, r := range page {
-			if r.CreatedAt.Before(oldest) {
-				break scan
-			}
-			if len(r.Handle) == 0 || r.ExpiresAt == nil || !r.ExpiresAt.After(now) {
-				// No certificate was issued, or it has expired.
+			if len(r.Handle) == 0 {
+				// No certificate was issued.
 				continue
 			}
 			handles = append(handles, json.RawMessage(r.Handle))

@@ -27,8 +27,18 @@ func init() {
 	provider.Register("wfca", func(r provider.Resource) (provider.Provider, error) { return &certAuthority{}, nil })
 }
 
+// caClock is the clock of the test's certificate authority, which leaves
+// expired certificates off its list as a real one does.
+var caClock *clock
+
+type caHandle struct {
+	ID     string    `json:"id"`
+	Expiry time.Time `json:"expiry"`
+}
+
 func (c *certAuthority) Grant(ctx context.Context, req provider.GrantRequest) (provider.GrantResponse, error) {
-	return provider.GrantResponse{Handle: json.RawMessage(`"` + req.RequestID + `"`)}, nil
+	h, _ := json.Marshal(caHandle{ID: req.RequestID, Expiry: req.ExpiresAt})
+	return provider.GrantResponse{Handle: h}, nil
 }
 func (c *certAuthority) MatchHost(host string) bool { return strings.HasPrefix(host, "web-") }
 func (c *certAuthority) Principals(access string) []string {
@@ -38,12 +48,14 @@ func (c *certAuthority) AuthorityKey() (string, error) { return "ssh-ed25519 AAA
 func (c *certAuthority) MaxValidity() time.Duration    { return 12 * time.Hour }
 func (c *certAuthority) RevocationList(handles []json.RawMessage, version uint64) ([]byte, error) {
 	var ids []string
-	for _, h := range handles {
-		var id string
-		if err := json.Unmarshal(h, &id); err != nil {
+	for _, raw := range handles {
+		var h caHandle
+		if err := json.Unmarshal(raw, &h); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		if h.Expiry.After(caClock.Now()) {
+			ids = append(ids, h.ID)
+		}
 	}
 	return []byte(strings.Join(ids, ",")), nil
 }
@@ -66,6 +78,7 @@ rules: [{name: r, requesters: {groups: [eng]}, resources: [web-hosts, plain], ma
 	}
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	caClock = clk
 	svc, err := workflow.New(workflow.Config{Store: st, Policy: policy.NewHolder(pol), Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +136,16 @@ rules: [{name: r, requesters: {groups: [eng]}, resources: [web-hosts, plain], ma
 	krl, _ = svc.RevocationList(context.Background(), "web-hosts")
 	if strings.Contains(string(krl), short.ID) || !strings.Contains(string(krl), revoked.ID) {
 		t.Errorf("after an hour and a half the list is %q", krl)
+	}
+	// A grant revoked long ago but still valid stays listed however old
+	// its request (selection is by expiry, not by age).
+	clk.Add(20 * time.Minute)
+	if krl, _ = svc.RevocationList(context.Background(), "web-hosts"); !strings.Contains(string(krl), revoked.ID) {
+		t.Errorf("before its expiry the revoked grant left the list: %q", krl)
+	}
+	clk.Add(11 * time.Minute)
+	if krl, _ = svc.RevocationList(context.Background(), "web-hosts"); len(krl) != 0 {
+		t.Errorf("past every expiry the list is %q", krl)
 	}
 	if _, err := svc.RevocationList(context.Background(), "plain"); jit.ErrorCode(err) != jit.ECodeNotFound {
 		t.Errorf("the list of a resource without a CA: %v", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -90,7 +91,8 @@ store exactly as jitd serves it at /api/v1/ssh/RESOURCE/krl, to standard output.
 				return err
 			}
 			defer st.Close()
-			svc, err := workflow.New(workflow.Config{Store: st, Policy: policy.NewHolder(p)})
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			svc, err := workflow.New(workflow.Config{Store: st, Policy: policy.NewHolder(p), Logger: log})
 			if err != nil {
 				return err
 			}
@@ -129,7 +131,8 @@ func sshResource(config, resource string) (*policy.Policy, provider.CertificateA
 	ca, ok := provider.As[provider.CertificateAuthority](prov)
 	if !ok {
 		p.Close()
-		return nil, nil, fmt.Errorf("resource %s is not an SSH resource (provider %s)", resource, sshca.Type)
+		info, _ := p.Resource(resource)
+		return nil, nil, fmt.Errorf("resource %s is not an SSH resource (its provider is %s, not %s)", resource, info.Provider, sshca.Type)
 	}
 	return p, ca, nil
 }

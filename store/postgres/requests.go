@@ -156,6 +156,9 @@ func (s *Store) ListRequests(ctx context.Context, f jit.RequestFilter) ([]*jit.R
 	if f.ExpiresBefore != nil {
 		where = append(where, "r.expires_at < "+arg(f.ExpiresBefore.UTC()))
 	}
+	if f.ExpiresAfter != nil {
+		where = append(where, "r.expires_at > "+arg(f.ExpiresAfter.UTC()))
+	}
 	if f.After != "" {
 		// Resolve the cursor to its position, so that the page continues
 		// after it even when requests share a creation time. Requests

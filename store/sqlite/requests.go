@@ -322,6 +322,10 @@ func listRequestsSQL(f jit.RequestFilter, statuses []jit.Status) (string, []any)
 		where = append(where, "expires_at < ?")
 		args = append(args, f.ExpiresBefore.UnixMicro())
 	}
+	if f.ExpiresAfter != nil {
+		where = append(where, "expires_at > ?")
+		args = append(args, f.ExpiresAfter.UnixMicro())
+	}
 	if f.After != "" {
 		// The cursor's creation time is read in the same transaction as
 		// the page.

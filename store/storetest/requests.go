@@ -435,6 +435,8 @@ func testListRequests(t *testing.T, s jit.Store) {
 		{"extensions", jit.RequestFilter{ExtendsID: "r3"}, []string{"r6", "r4"}},
 		{"extensions, pending", jit.RequestFilter{ExtendsID: "r3", Statuses: []jit.Status{jit.StatusPending}}, []string{"r4"}},
 		{"extensions of a request without any", jit.RequestFilter{ExtendsID: "r6"}, nil},
+		{"expires after", jit.RequestFilter{ExpiresAfter: before(1 * time.Hour)}, []string{"r6", "r2"}},
+		{"expires between", jit.RequestFilter{ExpiresAfter: before(30 * time.Minute), ExpiresBefore: before(3 * time.Hour)}, []string{"r3", "r2"}},
 		{"expires before, active", jit.RequestFilter{ExpiresBefore: before(4 * time.Hour), Statuses: []jit.Status{jit.StatusActive}}, []string{"r6", "r3", "r2"}},
 		{"limit", jit.RequestFilter{Limit: 3}, []string{"r7", "r6", "r5"}},
 		{"after", jit.RequestFilter{After: "r6", Limit: 2}, []string{"r5", "r4"}},
