@@ -98,6 +98,9 @@ type Request struct {
 	// whose approvers are peers takes Peers as this request's peers.
 	Labels []string `json:"labels,omitempty"`
 	Peers  []string `json:"peers,omitempty"`
+	// PeersFromTarget is true when the target named the peers, so that an
+	// empty Peers means no peer may approve.
+	PeersFromTarget bool `json:"peers_from_target,omitempty"`
 	// RequesterGroups are the requester's groups at submit; policy is
 	// re-checked against them (merged with the groups config gives now).
 	RequesterGroups []string `json:"requester_groups,omitempty"`

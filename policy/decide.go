@@ -429,7 +429,7 @@ func (p *Policy) CheckApprover(approver jit.Identity, req *jit.Request, now time
 	if _, ok := aw.inAny(r.approverGroups); ok {
 		return ApproveCheck{OK: true, ApprovalsRequired: d.ApprovalsRequired}
 	}
-	if r.peers && len(req.Peers) > 0 {
+	if r.peers && (len(req.Peers) > 0 || req.PeersFromTarget) {
 		// The target named this request's peers (the other holders of an
 		// eligible cloud binding): they, and not everyone the rule lets
 		// request, are the peers.

@@ -113,7 +113,7 @@ func (p *Policy) ApproverEmailsOf(req *jit.Request) []string {
 	for _, r := range p.rules {
 		if r.name == req.Rule {
 			requester := normEmail(req.Requester)
-			if !r.peers || len(req.Peers) == 0 {
+			if !r.peers || (len(req.Peers) == 0 && !req.PeersFromTarget) {
 				return p.approverEmails(r, requester)
 			}
 			// The target named the peers (see CheckApprover): they replace

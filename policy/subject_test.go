@@ -73,4 +73,16 @@ func TestTargetAndLabels(t *testing.T) {
 	if got := p.ApproverEmailsOf(req); len(got) != 2 || got[0] != "carol@example.com" || got[1] != "sam@example.com" {
 		t.Errorf("approvers to notify = %v, want carol (peer) and sam (sre)", got)
 	}
+	// The target found no peer at all: no peer may approve (the rule's
+	// groups still may).
+	req.Peers, req.PeersFromTarget = nil, true
+	if got := p.CheckApprover(p.Identity("bob@example.com"), req, now); got.OK {
+		t.Errorf("bob approved though the target names no peers")
+	}
+	if got := p.CheckApprover(p.Identity("sam@example.com"), req, now); !got.OK {
+		t.Errorf("sam (sre) may no longer approve: %+v", got)
+	}
+	if got := p.ApproverEmailsOf(req); len(got) != 1 || got[0] != "sam@example.com" {
+		t.Errorf("approvers to notify = %v, want sam only", got)
+	}
 }

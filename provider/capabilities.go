@@ -116,6 +116,11 @@ type CheckResponse struct {
 	// eligible Google Cloud binding). A rule whose approvers are peers
 	// takes them as the peers of this request; the requester is never one.
 	Peers []string
+	// PeersFromTarget says that the target decides this request's peers
+	// even when Peers is empty (no one else holds the eligible binding):
+	// then no peer may approve, rather than everyone the rule lets
+	// request.
+	PeersFromTarget bool
 }
 
 // RefusedError is a request refused by a Checker. Reason is safe to show

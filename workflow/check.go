@@ -28,11 +28,12 @@ const checkTimeout = 10 * time.Second
 type subject struct {
 	target, summary, sshKey string
 	labels, peers           []string
+	peersFromTarget         bool
 }
 
 func (c subject) apply(r *jit.Request) {
 	r.Target, r.TargetSummary, r.SSHPublicKey = c.target, c.summary, c.sshKey
-	r.Labels, r.Peers = c.labels, c.peers
+	r.Labels, r.Peers, r.PeersFromTarget = c.labels, c.peers, c.peersFromTarget
 }
 
 // checkSubject asks the resource's provider, when it checks requests
@@ -95,7 +96,7 @@ func (s *Service) checkSubject(ctx context.Context, p *policy.Policy, who jit.Id
 		s.log.Error("check request", "resource", in.Resource, "err", err)
 		return subject{}, false, jit.Errorf(jit.ECodeUnavailable, "the request could not be checked against %s; retry later", in.Resource)
 	}
-	c := subject{target: target, summary: resp.Summary, sshKey: key, labels: resp.Labels}
+	c := subject{target: target, summary: resp.Summary, sshKey: key, labels: resp.Labels, peersFromTarget: resp.PeersFromTarget || len(resp.Peers) > 0}
 	if resp.Target != "" {
 		c.target = resp.Target
 	}

@@ -45,7 +45,7 @@ func (c *checking) Check(ctx context.Context, req provider.CheckRequest) (provid
 		return provider.CheckResponse{}, provider.Refusef("DSA keys are refused")
 	case req.Target == "eligible":
 		return provider.CheckResponse{Target: "projects/p:roles/viewer", Summary: "roles/viewer on projects/p",
-			Labels: []string{"multi-party"}, Peers: []string{"Erin@example.com", "alice@example.com"}}, nil
+			Labels: []string{"multi-party"}, Peers: []string{"Erin@example.com", "alice@example.com"}, PeersFromTarget: true}, nil
 	}
 	resp := provider.CheckResponse{Summary: "get on " + req.Target}
 	if req.Target != "" && !strings.Contains(req.Target, "/") {

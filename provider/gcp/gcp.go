@@ -334,6 +334,9 @@ func (p *Provider) Check(ctx context.Context, req provider.CheckRequest) (provid
 		resp.Summary += " (eligible: " + e.String() + ")"
 	}
 	if e == MultiParty {
+		// Only other holders of the binding may approve, even when there
+		// are none.
+		resp.PeersFromTarget = true
 		if resp.Peers, err = p.peers(ctx, c, pl.resource, pl.role, req.User, member); err != nil {
 			return provider.CheckResponse{}, fmt.Errorf("gcp: check: peers: %w", err)
 		}

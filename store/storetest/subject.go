@@ -20,6 +20,7 @@ func testSubjectRoundTrip(t *testing.T, s jit.Store) {
 	r.SSHPublicKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHk1 alice@laptop"
 	r.Labels = []string{"gcp:multi-party"}
 	r.Peers = []string{"bob@example.com", "carol@example.com"}
+	r.PeersFromTarget = true
 	plain := newRequest("req-untargeted", "alice@example.com", "prod-k8s", jit.StatusPending, t0.Add(time.Second))
 	insert(t, s, r, plain)
 	want := r.Clone()
@@ -35,11 +36,12 @@ func testSubjectRoundTrip(t *testing.T, s jit.Store) {
 	sameRequest(t, "ListRequests", want, list[1])
 
 	for name, change := range map[string]func(*jit.Request){
-		"target":  func(u *jit.Request) { u.Target = "deployments.apps/default/other" },
-		"summary": func(u *jit.Request) { u.TargetSummary = "everything" },
-		"ssh key": func(u *jit.Request) { u.SSHPublicKey = "ssh-ed25519 AAAAother mallory" },
-		"labels":  func(u *jit.Request) { u.Labels = []string{"gcp:self-activation"} },
-		"peers":   func(u *jit.Request) { u.Peers = append(u.Peers, "mallory@example.com") },
+		"target":            func(u *jit.Request) { u.Target = "deployments.apps/default/other" },
+		"summary":           func(u *jit.Request) { u.TargetSummary = "everything" },
+		"ssh key":           func(u *jit.Request) { u.SSHPublicKey = "ssh-ed25519 AAAAother mallory" },
+		"labels":            func(u *jit.Request) { u.Labels = []string{"gcp:self-activation"} },
+		"peers":             func(u *jit.Request) { u.Peers = append(u.Peers, "mallory@example.com") },
+		"peers from target": func(u *jit.Request) { u.PeersFromTarget = false },
 	} {
 		u := want.Clone()
 		u.Status, u.UpdatedAt = jit.StatusApproved, t0.Add(time.Minute)

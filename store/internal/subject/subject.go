@@ -24,13 +24,14 @@ type stored struct {
 	SSHPublicKey  string   `json:"ssh_public_key,omitempty"`
 	Labels        []string `json:"labels,omitempty"`
 	Peers         []string `json:"peers,omitempty"`
+	PeersFromTgt  bool     `json:"peers_from_target,omitempty"`
 }
 
 // Encode returns the stored form of r's target fields.
 func Encode(r *jit.Request) (string, error) {
 	b, err := json.Marshal(stored{
 		Target: r.Target, TargetSummary: r.TargetSummary, SSHPublicKey: r.SSHPublicKey,
-		Labels: r.Labels, Peers: r.Peers,
+		Labels: r.Labels, Peers: r.Peers, PeersFromTgt: r.PeersFromTarget,
 	})
 	if err != nil {
 		return "", fmt.Errorf("encode request subject: %w", err)
@@ -49,7 +50,7 @@ func Decode(b []byte, r *jit.Request) error {
 		}
 	}
 	r.Target, r.TargetSummary, r.SSHPublicKey = s.Target, s.TargetSummary, s.SSHPublicKey
-	r.Labels, r.Peers = nil, nil
+	r.Labels, r.Peers, r.PeersFromTarget = nil, nil, s.PeersFromTgt
 	if len(s.Labels) > 0 {
 		r.Labels = s.Labels
 	}
