@@ -472,10 +472,8 @@ func TestOnRealAPIServer(t *testing.T) {
 
 	t.Run("Conformance", func(t *testing.T) {
 		providertest.Run(t, providertest.Harness{
-			New: func(t *testing.T) provider.Provider {
-				return withTarget{Provider: c.provider(t, nil, nil), target: "deployments/default/nginx-deployment"}
-			},
-			Resource: "prod-k8s", Access: "view",
+			New:      func(t *testing.T) provider.Provider { return c.provider(t, nil, nil) },
+			Resource: "prod-k8s", Access: "view", Target: "deployments/default/nginx-deployment",
 			Present: func(t *testing.T, id string) bool {
 				_, err := c.admin.RbacV1().RoleBindings("default").Get(context.Background(), ObjectName(id), metav1.GetOptions{})
 				if err != nil && !apierrors.IsNotFound(err) {
@@ -485,20 +483,6 @@ func TestOnRealAPIServer(t *testing.T) {
 			},
 		})
 	})
-}
-
-// withTarget gives the conformance suite's grants (which name no target)
-// one; the other calls find the objects without it.
-type withTarget struct {
-	*Provider
-	target string
-}
-
-func (w withTarget) Grant(ctx context.Context, req provider.GrantRequest) (provider.GrantResponse, error) {
-	if req.Target == "" {
-		req.Target = w.target
-	}
-	return w.Provider.Grant(ctx, req)
 }
 
 // awsAuthOriginal is an aws-auth ConfigMap as EKS and eksctl write it,

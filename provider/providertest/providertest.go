@@ -27,6 +27,9 @@ type Harness struct {
 	New func(t *testing.T) provider.Provider
 	// Resource, Access and User are put in every request.
 	Resource, Access, User string
+	// Target and SSHPublicKey, when set, are put in every request too
+	// (as provider.CheckRequest would have accepted them).
+	Target, SSHPublicKey string
 	// StoreEnforced says that the provider keeps no access in a target
 	// (jit's store is the source of truth, see provider.StoreEnforced).
 	// Presence checks are then skipped and only the idempotency and
@@ -80,7 +83,7 @@ func requestID(t *testing.T) string {
 func (s *suite) grantReq(id string) provider.GrantRequest {
 	return provider.GrantRequest{
 		RequestID: id, User: s.h.User, Resource: s.h.Resource, Access: s.h.Access,
-		Reason: "conformance test",
+		Reason: "conformance test", Target: s.h.Target, SSHPublicKey: s.h.SSHPublicKey,
 		// Whole seconds, because several targets (certificates, SQL
 		// VALID UNTIL) store expiry at that precision.
 		ExpiresAt: time.Now().Add(time.Hour).UTC().Truncate(time.Second),
@@ -88,11 +91,11 @@ func (s *suite) grantReq(id string) provider.GrantRequest {
 }
 
 func (s *suite) revokeReq(id string, handle json.RawMessage) provider.RevokeRequest {
-	return provider.RevokeRequest{RequestID: id, User: s.h.User, Resource: s.h.Resource, Access: s.h.Access, Handle: handle}
+	return provider.RevokeRequest{RequestID: id, User: s.h.User, Resource: s.h.Resource, Access: s.h.Access, Handle: handle, Target: s.h.Target}
 }
 
 func (s *suite) verifyReq(id string, handle json.RawMessage) provider.VerifyRequest {
-	return provider.VerifyRequest{RequestID: id, User: s.h.User, Resource: s.h.Resource, Access: s.h.Access, Handle: handle}
+	return provider.VerifyRequest{RequestID: id, User: s.h.User, Resource: s.h.Resource, Access: s.h.Access, Handle: handle, Target: s.h.Target}
 }
 
 // grant grants id and registers a revoke at cleanup, so that a failing
