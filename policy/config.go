@@ -66,6 +66,7 @@ func Parse(name string, data []byte) (*Policy, error) {
 		ruleByName: map[string]*rule{},
 		providers:  map[string]provider.Provider{},
 		routes:     map[string]string{},
+		exclusive:  map[string]string{},
 	}
 	d := &decoder{}
 	if len(data) > MaxConfigSize {

@@ -39,6 +39,9 @@ type Policy struct {
 	// routes maps a forward-auth route ("host prefix") to its resource,
 	// only while loading, to refuse two resources guarding one route.
 	routes map[string]string
+	// exclusive maps what a provider may not share with another resource
+	// (provider.Exclusive) to the resource holding it.
+	exclusive map[string]string
 
 	closeOnce sync.Once
 	closeErr  error

@@ -205,6 +205,15 @@ func (p *Policy) resourceList(d *decoder, n *yaml.Node) {
 				d.addf(settingsLine, "%s: settings: %v", where, err)
 			} else {
 				p.providers[r.name] = prov
+				if ex, ok := provider.As[provider.Exclusive](prov); ok {
+					if key, what := ex.ExclusiveKey(); key != "" {
+						if other, dup := p.exclusive[key]; dup {
+							d.addf(settingsLine, "%s: shares %s with resource %s: give each resource its own", where, what, other)
+						} else {
+							p.exclusive[key] = r.name
+						}
+					}
+				}
 				// Two resources guarding the same route would make the
 				// forward-auth decision depend on file order.
 				if rt, ok := provider.As[provider.Router](prov); ok {

@@ -167,6 +167,17 @@ type ListTargetsResponse struct {
 	Truncated bool
 }
 
+// Exclusive is an optional capability of providers whose resources must
+// not share something with another resource of the same policy: an SSH
+// certificate authority's key (certificates name principals, not hosts, so
+// a shared key would let one resource's certificates in to the other's
+// hosts). ExclusiveKey returns what is exclusive, as a key comparable
+// across resources ("" for nothing) and in words for the error; a policy
+// in which two resources return the same key is refused.
+type Exclusive interface {
+	ExclusiveKey() (key, what string)
+}
+
 // Sweeper is an optional capability of providers whose target keeps jit's
 // access with its expiry written on it but cannot end it by itself (a
 // Kubernetes binding has no expiry). Sweep deletes every access jit created

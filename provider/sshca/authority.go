@@ -3,6 +3,7 @@ package sshca
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/jitaccess/jit/provider"
@@ -48,3 +49,22 @@ func (p *Provider) RevocationList(handles []json.RawMessage, version uint64) ([]
 // (the max_validity setting), so that jitd knows how far back ended grants
 // may still need listing.
 func (p *Provider) MaxValidity() time.Duration { return p.cfg.maxValidity }
+
+var _ provider.Exclusive = (*Provider)(nil)
+
+// ExclusiveKey makes a policy refuse two SSH resources with one CA key
+// file (provider.Exclusive): a certificate names principals, not hosts,
+// so it would log in to both resources' hosts, and each KRL would list
+// only its own resource's revocations. The path is compared cleaned and
+// absolute, with symbolic links resolved where the file exists (the key is
+// not read: a policy can be checked on a machine without it).
+func (p *Provider) ExclusiveKey() (key, what string) {
+	path := p.cfg.caKeyFile
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	return "ssh-ca-key:" + filepath.Clean(path), "the CA key file " + p.cfg.caKeyFile
+}

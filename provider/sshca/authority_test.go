@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jitaccess/jit/policy"
 	"github.com/jitaccess/jit/provider"
 )
 
@@ -59,5 +63,44 @@ func TestRevocationList(t *testing.T) {
 	}
 	if p.MaxValidity() != DefaultMaxValidity {
 		t.Errorf("MaxValidity = %v", p.MaxValidity())
+	}
+}
+
+// Two SSH resources may not share a CA key file, however it is spelt.
+func TestSharedCAKeyRefused(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ssh_ca")
+	if _, _, err := InitCA(ca, ""); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(ca, link); err != nil {
+		t.Fatal(err)
+	}
+	res := func(name, file string) string {
+		return fmt.Sprintf(`  - {name: %s, provider: ssh, access: [deploy], settings: {ca_key_file: %q, hosts: ["%s-*"], principals: {deploy: [deploy]}}}
+`, name, file, name)
+	}
+	src := "identities: [{email: a@example.com}]\nresources:\n" + res("web", ca) + res("db", filepath.Join(dir, ".", "ssh_ca")) + res("cache", link) +
+		"rules: [{name: r, requesters: {users: [a@example.com]}, resources: [web], max_duration: 1h, auto_approve: true}]\n"
+	_, err := policy.Parse("jit.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("a policy with three resources on one CA key loaded")
+	}
+	for _, want := range []string{`resource "db": shares the CA key file`, `resource "cache": shares the CA key file`, "with resource web"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	other := filepath.Join(dir, "other_ca")
+	if _, _, err := InitCA(other, ""); err != nil {
+		t.Fatal(err)
+	}
+	src = "identities: [{email: a@example.com}]\nresources:\n" + res("web", ca) + res("db", other) +
+		"rules: [{name: r, requesters: {users: [a@example.com]}, resources: [web], max_duration: 1h, auto_approve: true}]\n"
+	if p, err := policy.Parse("jit.yaml", []byte(src)); err != nil {
+		t.Fatalf("two CA keys: %v", err)
+	} else {
+		p.Close()
 	}
 }
