@@ -32,6 +32,9 @@ type visitor struct {
 	sess *session
 	// authErr is a credential problem found on a public page.
 	authErr error
+	// mark is the service's change mark when the request arrived (see
+	// workflow.Service.ChangeMark).
+	mark string
 }
 
 func (v *visitor) signedIn() bool { return v != nil && v.id.Email != "" }

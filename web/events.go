@@ -26,7 +26,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	// nginx buffers proxied answers unless told not to.
 	h.Set("X-Accel-Buffering", "no")
 
-	sub := s.svc.SubscribeChanges()
+	// A change made after the page read what it shows, but before this
+	// stream opened, would otherwise be lost: the page is told to reload.
+	sub, missed := s.svc.SubscribeChangesSince(r.URL.Query().Get("since"))
 	defer sub.Close()
 
 	w.WriteHeader(http.StatusOK)
@@ -38,6 +40,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	// retry: how long a browser waits before reconnecting.
 	if !send("retry: 5000\n: connected\n\n") {
+		return
+	}
+	if missed && !send("event: reload\ndata: missed\n\n") {
 		return
 	}
 	beat := time.NewTicker(s.cfg.Heartbeat)

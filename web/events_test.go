@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +22,13 @@ type stream struct {
 	cancel context.CancelFunc
 }
 
-func (b *browser) events() *stream {
+func (b *browser) events() *stream { return b.eventsSince("") }
+
+// eventsSince opens the stream as a page with the change mark since does.
+func (b *browser) eventsSince(since string) *stream {
 	b.e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.e.srv.URL+"/events", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.e.srv.URL+"/events?since="+url.QueryEscape(since), nil)
 	if err != nil {
 		b.e.t.Fatal(err)
 	}
@@ -173,5 +178,37 @@ func TestEventsEndWithSessionAndShutdown(t *testing.T) {
 		if _, err := s.r.ReadString('\n'); err != nil {
 			break // the stream ended
 		}
+	}
+}
+
+var sinceAttr = regexp.MustCompile(`data-since="([^"]*)"`)
+
+// A change made after a page was built but before its stream opened is
+// not lost: the stream starts with a reload. A page built after the last
+// change gets none.
+func TestEventsReloadWhatThePageMissed(t *testing.T) {
+	e := newEnv(t)
+	r := e.submit("alice@example.com", "demo-app", "INC-1")
+	alice := e.signIn("alice@example.com")
+	m := sinceAttr.FindStringSubmatch(alice.get("/").body)
+	if m == nil || m[1] == "" {
+		t.Fatal("the access page carries no change mark")
+	}
+	if _, err := e.svc.Approve(e.as("bob@example.com"), r.ID, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	if ev, data := alice.eventsSince(m[1]).nextEvent(); ev != "reload" || data != "missed" {
+		t.Errorf("stream after a missed change: %s %q, want reload missed", ev, data)
+	}
+	fresh := sinceAttr.FindStringSubmatch(alice.get("/").body)[1]
+	st := alice.eventsSince(fresh)
+	if _, err := e.svc.Cancel(e.as("alice@example.com"), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ev, data := st.nextEvent(); ev != "change" || data != r.ID {
+		t.Errorf("stream of an up-to-date page: %s %q, want the change only", ev, data)
+	}
+	if ev, _ := e.signIn("alice@example.com").eventsSince("elsewhere.7").nextEvent(); ev != "reload" {
+		t.Errorf("a mark of another replica: %s, want reload", ev)
 	}
 }

@@ -155,6 +155,9 @@ type pageData struct {
 	// to changes of one request.
 	Live        bool
 	LiveRequest string
+	// LiveMark is the change mark taken before the page was built; the
+	// page's stream reloads at once when anything changed since.
+	LiveMark string
 	// Notice is a short confirmation of the last action.
 	Notice *notice
 	// Failed is an action on a request the service just refused.
@@ -214,6 +217,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if pd.Notice == nil {
 		pd.Notice = noticeFrom(r)
 	}
+	pd.LiveMark = v.mark
 	var buf bytes.Buffer
 	t := s.pages.byName[name]
 	if t == nil {

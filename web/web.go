@@ -81,6 +81,10 @@ type Service interface {
 	// SubscribeChanges returns a subscription to the IDs of changed
 	// requests; the caller closes it. It cannot fail.
 	SubscribeChanges() *workflow.Subscription
+	// ChangeMark marks the changes so far; SubscribeChangesSince also says
+	// whether any came after the mark. They cannot fail.
+	ChangeMark() string
+	SubscribeChangesSince(mark string) (*workflow.Subscription, bool)
 	// Policy returns the policy in force (read to show what buttons the
 	// service would accept, never to decide an action).
 	Policy() *policy.Policy
@@ -365,7 +369,9 @@ func (s *Server) chain(a auth, h http.HandlerFunc) http.Handler {
 		start := s.clock.Now()
 		rec := &recorder{ResponseWriter: w}
 		securityHeaders(rec.Header())
-		v := &visitor{}
+		// Taken before the handler reads anything, so that the page's
+		// stream learns of a change made while the page was being built.
+		v := &visitor{mark: s.svc.ChangeMark()}
 		ctx := context.WithValue(r.Context(), visitorKey{}, v)
 		ctx = jit.WithSource(ctx, sourceOf(r))
 		r = r.WithContext(ctx)

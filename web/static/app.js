@@ -113,7 +113,8 @@
   }
   if (window.EventSource && body.hasAttribute('data-live-events')) {
     var only = body.getAttribute('data-request');
-    var es = new EventSource('/events');
+    var since = body.getAttribute('data-since') || '';
+    var es = new EventSource('/events?since=' + encodeURIComponent(since));
     es.addEventListener('change', function (e) {
       if (!only || e.data === only) { schedule(); }
     });
