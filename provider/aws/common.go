@@ -287,6 +287,39 @@ func retryConflict(ctx context.Context, interval time.Duration, f func() error) 
 	}
 }
 
+// errRepeatedToken ends a listing whose API answered a page token it had
+// answered before: following it would ask for the same pages for ever.
+// Every paginator also sets StopOnDuplicateToken, but the SDK notices
+// only a token repeated at once, and then ends the listing silently
+// short, which a listing must not be (the reconciler and Sweep act on
+// what it holds; a check would miss what it did not read).
+var errRepeatedToken = errors.New("the API answered a page token it had answered before, so the listing cannot be completed")
+
+// pageTokens remembers the page tokens one listing was answered.
+type pageTokens map[string]bool
+
+// next records the token of the page just read (nil or "" on the last
+// page) and returns errRepeatedToken when it was answered before.
+func (s pageTokens) next(tok *string) error {
+	if tok == nil || *tok == "" {
+		return nil
+	}
+	if s[*tok] {
+		return errRepeatedToken
+	}
+	s[*tok] = true
+	return nil
+}
+
+// iamMarker is the page token of an IAM list answer: Marker, when the
+// answer says it is truncated.
+func iamMarker(truncated bool, marker *string) *string {
+	if !truncated {
+		return nil
+	}
+	return marker
+}
+
 // levels returns the sorted keys of m.
 func levels[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

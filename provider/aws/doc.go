@@ -53,11 +53,19 @@
 // Each grant puts an inline policy named PolicyName(request ID) on the
 // principal, every statement of which carries a DateLessThan condition
 // on aws:CurrentTime at the grant's expiry, so AWS stops honouring it
-// then even when jitd is down. Revoke deletes it; Sweep deletes the
-// expired ones left behind. Policies are checked at load (see
-// ParsePolicy and Policy.Check): wildcards over every service, NotAction,
-// and write or wildcard actions of IAM, STS, Organizations and Identity
-// Center are refused unless allow_actions lists them.
+// then even when jitd is down. Its Id is jit's Marker of the request:
+// List and Sweep take for jit's only the policies so named and so marked,
+// and leave any other policy named jit-... alone. Revoke deletes it;
+// Sweep deletes the expired ones left behind. Policies are checked at
+// load (see ParsePolicy and Policy.Check): wildcards over every service,
+// NotAction, write or wildcard actions of IAM, STS, Organizations and
+// Identity Center, and the STS calls that issue sessions (sts:AssumeRole
+// and its SAML and web identity forms, sts:GetFederationToken), which
+// outlive the grant, are refused unless allow_actions lists them.
+//
+// Every listing follows page tokens with StopOnDuplicateToken and fails
+// when the API answers a token it answered before, rather than asking
+// for the same pages for ever or ending silently short.
 //
 // # Credentials
 //

@@ -480,10 +480,15 @@ func (p *IAM) principals(ctx context.Context) ([]string, error) {
 		return []string{p.cfg.principalName}, nil
 	}
 	var out []string
+	tokens := pageTokens{}
 	if p.cfg.principalType == "user" {
-		pg := iam.NewListUsersPaginator(p.client, &iam.ListUsersInput{PathPrefix: &p.cfg.pathPrefix})
+		pg := iam.NewListUsersPaginator(p.client, &iam.ListUsersInput{PathPrefix: &p.cfg.pathPrefix},
+			func(o *iam.ListUsersPaginatorOptions) { o.StopOnDuplicateToken = true })
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
+			if err == nil {
+				err = tokens.next(iamMarker(page.IsTruncated, page.Marker))
+			}
 			if err != nil {
 				return nil, fmt.Errorf("aws-iam: list users: %w", err)
 			}
@@ -493,9 +498,13 @@ func (p *IAM) principals(ctx context.Context) ([]string, error) {
 		}
 		return out, nil
 	}
-	pg := iam.NewListRolesPaginator(p.client, &iam.ListRolesInput{PathPrefix: &p.cfg.pathPrefix})
+	pg := iam.NewListRolesPaginator(p.client, &iam.ListRolesInput{PathPrefix: &p.cfg.pathPrefix},
+		func(o *iam.ListRolesPaginatorOptions) { o.StopOnDuplicateToken = true })
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
+		if err == nil {
+			err = tokens.next(iamMarker(page.IsTruncated, page.Marker))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("aws-iam: list roles: %w", err)
 		}
@@ -517,12 +526,17 @@ func (p *IAM) policyNames(ctx context.Context, principal string) ([]string, erro
 			}
 		}
 	}
+	tokens := pageTokens{}
 	if p.cfg.principalType == "user" {
-		pg := iam.NewListUserPoliciesPaginator(p.client, &iam.ListUserPoliciesInput{UserName: &principal})
+		pg := iam.NewListUserPoliciesPaginator(p.client, &iam.ListUserPoliciesInput{UserName: &principal},
+			func(o *iam.ListUserPoliciesPaginatorOptions) { o.StopOnDuplicateToken = true })
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
 			if errorCode(err) == "NoSuchEntity" {
 				return nil, nil
+			}
+			if err == nil {
+				err = tokens.next(iamMarker(page.IsTruncated, page.Marker))
 			}
 			if err != nil {
 				return nil, fmt.Errorf("aws-iam: list inline policies of user %s: %w", principal, err)
@@ -531,11 +545,15 @@ func (p *IAM) policyNames(ctx context.Context, principal string) ([]string, erro
 		}
 		return out, nil
 	}
-	pg := iam.NewListRolePoliciesPaginator(p.client, &iam.ListRolePoliciesInput{RoleName: &principal})
+	pg := iam.NewListRolePoliciesPaginator(p.client, &iam.ListRolePoliciesInput{RoleName: &principal},
+		func(o *iam.ListRolePoliciesPaginatorOptions) { o.StopOnDuplicateToken = true })
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if errorCode(err) == "NoSuchEntity" {
 			return nil, nil
+		}
+		if err == nil {
+			err = tokens.next(iamMarker(page.IsTruncated, page.Marker))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("aws-iam: list inline policies of role %s: %w", principal, err)
@@ -551,7 +569,8 @@ type found struct {
 	bound  BoundPolicy
 }
 
-// scan reads every jit inline policy on the configured principals.
+// scan reads every jit inline policy on the configured principals: those
+// named PolicyName(id) whose Id is jit's Marker for that same id.
 func (p *IAM) scan(ctx context.Context) ([]found, error) {
 	names, err := p.principals(ctx)
 	if err != nil {
@@ -572,11 +591,14 @@ func (p *IAM) scan(ctx context.Context) ([]found, error) {
 			if !ok {
 				continue // deleted since it was listed
 			}
+			// Only a policy that carries jit's marker for the request
+			// its name says is jit's: a person's policy that happens to
+			// be named jit-<something> (or a copy of one of jit's under
+			// another name) is neither listed nor swept, so that neither
+			// the reconciler nor Sweep ever deletes it.
 			bp, err := ReadBound(doc)
-			if err != nil {
-				// Named like jit's but not a document jit can read: it
-				// is still listed by its name, so that it is revoked.
-				bp = BoundPolicy{}
+			if err != nil || !bp.Marked || NamePrefix+bp.Marker.RequestID != pn {
+				continue
 			}
 			out = append(out, found{handle: h, bound: bp})
 		}
@@ -584,11 +606,13 @@ func (p *IAM) scan(ctx context.Context) ([]found, error) {
 	return out, nil
 }
 
-// List reports the inline policies named jit-<request ID> on the
-// configured principals (for a template, every user or role under
-// path_prefix), with the requester and level from the policy's Id and
-// the expiry its conditions enforce. It has no side effects; an error
-// means the listing is incomplete.
+// List reports jit's inline policies on the configured principals (for
+// a template, every user or role under path_prefix): those named
+// jit-<request ID> whose Id is jit's Marker for that request, with the
+// requester and level from the marker and the expiry the policy's
+// conditions enforce. A policy so named without the marker is someone
+// else's and is not listed, so the reconciler never revokes it. It has
+// no side effects; an error means the listing is incomplete.
 func (p *IAM) List(ctx context.Context, req provider.ListRequest) (provider.ListResponse, error) {
 	fs, err := p.scan(ctx)
 	if err != nil {
@@ -596,10 +620,7 @@ func (p *IAM) List(ctx context.Context, req provider.ListRequest) (provider.List
 	}
 	var resp provider.ListResponse
 	for _, f := range fs {
-		g := provider.ListedGrant{RequestID: strings.TrimPrefix(f.handle.PolicyName, NamePrefix)}
-		if f.bound.Marked && f.bound.Marker.RequestID == g.RequestID {
-			g.User, g.Access = f.bound.Marker.User, f.bound.Marker.Access
-		}
+		g := provider.ListedGrant{RequestID: f.bound.Marker.RequestID, User: f.bound.Marker.User, Access: f.bound.Marker.Access}
 		if f.bound.Bounded {
 			until := f.bound.Until
 			g.ExpiresAt = &until
@@ -609,8 +630,8 @@ func (p *IAM) List(ctx context.Context, req provider.ListRequest) (provider.List
 	return resp, nil
 }
 
-// Sweep deletes the jit inline policies on the configured principals
-// whose expiry (the policy's conditions, or the one recorded in its Id)
+// Sweep deletes jit's inline policies (as List finds them: named and
+// marked by jit) on the configured principals whose expiry (the policy's conditions, or the one recorded in its Id)
 // has passed: AWS no longer honours them, but they stay attached and
 // count against the principal's inline policy quota. Policies whose
 // expiry cannot be read are left alone. It returns how many it deleted;

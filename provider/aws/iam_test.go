@@ -281,10 +281,17 @@ func TestIAMSweep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A person's own policy, and one named like jit's whose expiry
-	// cannot be read: neither is touched.
+	// A person's own policy, and policies named like jit's without jit's
+	// marker for that request: one whose expiry cannot be read, one with
+	// an ended bound of its own, one carrying the marker of another
+	// request. None is listed, swept or otherwise touched.
 	srv.SetPolicy("role", "ops", "keep-me", readPolicy)
 	srv.SetPolicy("role", "ops", "jit-req_handmade", readPolicy)
+	ended := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"2001-01-01T00:00:00Z"}}}]}`
+	srv.SetPolicy("role", "ops", "jit-req_oldhand", ended)
+	forged := `{"Version":"2012-10-17","Id":"` + Marker{RequestID: "req_other", User: "x@example.com", ExpiresAt: c.Now().Add(-time.Hour)}.String() +
+		`","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"2001-01-01T00:00:00Z"}}}]}`
+	srv.SetPolicy("role", "ops", "jit-req_forged", forged)
 
 	list, err := p.List(ctx, provider.ListRequest{Resource: "aws-test"})
 	if err != nil {
@@ -294,11 +301,8 @@ func TestIAMSweep(t *testing.T) {
 	for _, g := range list.Grants {
 		got[g.RequestID] = g
 	}
-	if len(got) != 3 || got["req_short"].User != "a@example.com" || got["req_short"].Access != "read" || got["req_short"].ExpiresAt == nil {
-		t.Errorf("List = %+v, want req_short, req_long (with user, level, expiry) and req_handmade", list.Grants)
-	}
-	if _, ok := got["req_handmade"]; !ok {
-		t.Errorf("a policy named jit-<id> is not listed")
+	if len(got) != 2 || got["req_short"].User != "a@example.com" || got["req_short"].Access != "read" || got["req_short"].ExpiresAt == nil || got["req_long"].ExpiresAt == nil {
+		t.Errorf("List = %+v, want req_short and req_long (with user, level, expiry) only", list.Grants)
 	}
 
 	n, err := p.Sweep(ctx)
@@ -310,7 +314,7 @@ func TestIAMSweep(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("Sweep after the first expiry = %d, %v; want 1", n, err)
 	}
-	want := []string{"jit-req_handmade", "jit-req_long", "keep-me"}
+	want := []string{"jit-req_forged", "jit-req_handmade", "jit-req_long", "jit-req_oldhand", "keep-me"}
 	if got := srv.Policies("role", "ops"); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("policies after sweep = %v, want %v", got, want)
 	}
@@ -320,6 +324,10 @@ func TestIAMSweep(t *testing.T) {
 	}
 	if n, err := p.Sweep(ctx); err != nil || n != 0 {
 		t.Fatalf("third Sweep = %d, %v; want 0 (idempotent)", n, err)
+	}
+	want = []string{"jit-req_forged", "jit-req_handmade", "jit-req_oldhand", "keep-me"}
+	if got := srv.Policies("role", "ops"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("policies after the last sweep = %v, want %v", got, want)
 	}
 }
 
@@ -362,6 +370,12 @@ func TestIAMHostilePoliciesRefusedAtLoad(t *testing.T) {
 		"assume wildcard":   stmt(`"sts:AssumeRole"`, "arn:aws:iam::*:role/admin"),
 		"sts wildcard":      stmt(`"sts:*"`, "arn:aws:iam::111122223333:role/x"),
 		"federation":        stmt(`"sts:GetFederationToken"`, "*"),
+		"federation named":  stmt(`"sts:GetFederationToken"`, "arn:aws:sts::111122223333:federated-user/x"),
+		"assume named role": stmt(`"sts:AssumeRole"`, "arn:aws:iam::111122223333:role/reader"),
+		"assume case":       stmt(`"STS:assumerole"`, "arn:aws:iam::111122223333:role/reader"),
+		"assume saml":       stmt(`"sts:AssumeRoleWithSAML"`, "arn:aws:iam::111122223333:role/reader"),
+		"assume web":        stmt(`"sts:AssumeRoleWithWebIdentity"`, "arn:aws:iam::111122223333:role/reader"),
+		"tag session star":  stmt(`"sts:TagSession"`, "*"),
 		"not action":        `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"s3:*","Resource":"*"}]}`,
 		"deny not action":   `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotAction":"s3:*","Resource":"*"}]}`,
 		"not resource":      `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","NotResource":"arn:aws:s3:::x"}]}`,
@@ -399,7 +413,8 @@ func TestIAMHostilePoliciesRefusedAtLoad(t *testing.T) {
 		allow []any
 	}{
 		"iam reads":            {stmt(`["iam:Get*","iam:ListRoles"]`, "*"), nil},
-		"assume a named role":  {stmt(`"sts:AssumeRole"`, "arn:aws:iam::111122223333:role/reader"), nil},
+		"assume role allowed":  {stmt(`"sts:AssumeRole"`, "arn:aws:iam::111122223333:role/reader"), []any{"sts:AssumeRole"}},
+		"tag a named role":     {stmt(`"sts:TagSession"`, "arn:aws:iam::111122223333:role/reader"), nil},
 		"caller identity":      {stmt(`"sts:GetCallerIdentity"`, "*"), nil},
 		"passrole allowed":     {stmt(`"iam:PassRole"`, "arn:aws:iam::111122223333:role/x"), []any{"iam:passrole"}},
 		"assume star allowed":  {stmt(`"sts:AssumeRole"`, "*"), []any{"sts:AssumeRole"}},
@@ -418,6 +433,36 @@ func TestIAMHostilePoliciesRefusedAtLoad(t *testing.T) {
 				t.Errorf("refused: %v", err)
 			}
 		})
+	}
+}
+
+// TestIAMRoleSessionsNeedAllowActions: a role session (or a federation
+// token) outlives the grant that allowed it to be made, so the actions
+// that make one are granted only when allow_actions names them, each for
+// itself.
+func TestIAMRoleSessionsNeedAllowActions(t *testing.T) {
+	srv := awstest.NewIAM(t)
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:AssumeRole","sts:AssumeRoleWithWebIdentity"],"Resource":"arn:aws:iam::111122223333:role/reader"}]}`
+	for _, c := range []struct {
+		allow []any
+		want  string // "" when accepted
+	}{
+		{nil, `action "sts:AssumeRole" issues sessions that outlive the grant`},
+		{[]any{"sts:AssumeRole"}, `action "sts:AssumeRoleWithWebIdentity" issues sessions that outlive the grant`},
+		{[]any{"sts:assumerole", "STS:AssumeRoleWithWebIdentity"}, ""},
+	} {
+		settings := iamSettings(srv, "role", "ops")
+		settings["policies"] = map[string]any{"read": doc}
+		if c.allow != nil {
+			settings["allow_actions"] = c.allow
+		}
+		_, err := NewIAMWithOptions(provider.Resource{Name: "r", Settings: settings, Access: []string{"read"}}, testOptions(nil))
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("allow_actions %v: refused: %v", c.allow, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "allow_actions")):
+			t.Errorf("allow_actions %v: error %v, want one mentioning %q and allow_actions", c.allow, err, c.want)
+		}
 	}
 }
 

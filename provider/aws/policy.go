@@ -440,8 +440,18 @@ var readOnlyServices = []string{"iam", "organizations", "sso", "sso-directory", 
 
 var readVerbs = []string{"get", "list", "describe"}
 
-// stsRoleActions assume a role; they pass Check only on named roles.
-var stsRoleActions = []string{"assumerole", "assumerolewithsaml", "assumerolewithwebidentity", "tagsession", "setsourceidentity"}
+// stsSessionActions hand out sessions: a role's (AssumeRole and its SAML
+// and web identity forms) or a federated user's (GetFederationToken).
+// AWS ends such a session only at its own expiry (up to the role's
+// maximum session duration, 12 hours; 36 hours for a federation token),
+// not when the policy that allowed it is deleted or its condition ends,
+// so the access would outlive the grant. They pass Check only when
+// allow_actions lists them.
+var stsSessionActions = []string{"assumerole", "assumerolewithsaml", "assumerolewithwebidentity", "getfederationtoken"}
+
+// stsRoleActions add to a role session being made (AssumeRole itself
+// must be allowed too); they pass Check only on named roles.
+var stsRoleActions = []string{"tagsession", "setsourceidentity"}
 
 // stsHarmless are STS actions that grant nothing.
 var stsHarmless = []string{"getcalleridentity", "getaccesskeyinfo", "decodeauthorizationmessage"}
@@ -450,8 +460,9 @@ var stsHarmless = []string{"getcalleridentity", "getaccesskeyinfo", "decodeautho
 // Allow statements (Deny statements only take away): an action over every
 // service ("*", "*:Get*"); in IAM, Organizations and Identity Center
 // anything but reads (so iam:PassRole, iam:Pass*, iam:*, organizations:*);
-// in STS, role assumption on a wildcard resource, any wildcard, and the
-// federation and session token calls whose sessions outlive a revoke.
+// in STS, any wildcard, role assumption and the federation and session
+// token calls, whose sessions outlive the grant (see stsSessionActions),
+// and session tags or source identity on a wildcard resource.
 // allow lists actions (as written in the policy, compared without case)
 // that pass anyway. A refusal is a *PolicyError naming the action.
 func (p *Policy) Check(allow []string) error {
@@ -504,10 +515,12 @@ func actionRisk(a string, resources []string) string {
 			return "is a wildcard over sts"
 		case slices.Contains(stsHarmless, name):
 			return ""
+		case slices.Contains(stsSessionActions, name):
+			return "issues sessions that outlive the grant (AWS ends them at their own expiry, up to 12 hours for a role, 36 for a federation token, not when jit removes the policy)"
 		case slices.Contains(stsRoleActions, name):
 			for _, r := range resources {
 				if strings.ContainsAny(r, "*?") {
-					return "assumes roles named by a wildcard resource"
+					return "applies to roles named by a wildcard resource"
 				}
 			}
 			return ""

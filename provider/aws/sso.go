@@ -310,14 +310,24 @@ func (p *SSO) ensureMember(ctx context.Context, groupID, userID string) error {
 	return nil
 }
 
+// stopOnDuplicate sets StopOnDuplicateToken on a ListAccountAssignments
+// paginator (see errRepeatedToken).
+func stopOnDuplicate(o *ssoadmin.ListAccountAssignmentsPaginatorOptions) {
+	o.StopOnDuplicateToken = true
+}
+
 // hasAssignment reports whether the principal holds the permission set
 // on the account, reading every page of ListAccountAssignments.
 func (p *SSO) hasAssignment(ctx context.Context, account, psARN string, ptype ssotypes.PrincipalType, pid string) (bool, error) {
 	pg := ssoadmin.NewListAccountAssignmentsPaginator(p.admin, &ssoadmin.ListAccountAssignmentsInput{
 		InstanceArn: &p.cfg.instanceARN, AccountId: &account, PermissionSetArn: &psARN,
-	})
+	}, stopOnDuplicate)
+	tokens := pageTokens{}
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
+		if err == nil {
+			err = tokens.next(page.NextToken)
+		}
 		if err != nil {
 			return false, fmt.Errorf("aws-sso: list account assignments: %w", err)
 		}
@@ -604,11 +614,15 @@ func (p *SSO) revokeGroup(ctx context.Context, requestID string) error {
 	}
 	pg := ssoadmin.NewListAccountAssignmentsForPrincipalPaginator(p.admin, &ssoadmin.ListAccountAssignmentsForPrincipalInput{
 		InstanceArn: &p.cfg.instanceARN, PrincipalId: &gid, PrincipalType: ssotypes.PrincipalTypeGroup,
-	})
+	}, func(o *ssoadmin.ListAccountAssignmentsForPrincipalPaginatorOptions) { o.StopOnDuplicateToken = true })
 	type assignment struct{ account, ps string }
 	var held []assignment
+	tokens := pageTokens{}
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
+		if err == nil {
+			err = tokens.next(page.NextToken)
+		}
 		if err != nil {
 			return fmt.Errorf("aws-sso: list the assignments of group %s: %w", GroupName(requestID), err)
 		}
@@ -700,9 +714,13 @@ func (p *SSO) scan(ctx context.Context) ([]jitGroup, error) {
 		ps := p.cfg.permissionSets[level]
 		pg := ssoadmin.NewListAccountAssignmentsPaginator(p.admin, &ssoadmin.ListAccountAssignmentsInput{
 			InstanceArn: &p.cfg.instanceARN, AccountId: &p.cfg.accountID, PermissionSetArn: &ps,
-		})
+		}, stopOnDuplicate)
+		tokens := pageTokens{}
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
+			if err == nil {
+				err = tokens.next(page.NextToken)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("aws-sso: list account assignments: %w", err)
 			}

@@ -115,20 +115,24 @@ func (c *clients) parentOf(ctx context.Context, r Resource) (parent string, alia
 	return "", []string{r.String()}, nil
 }
 
-// rolePermissions returns the permissions of a custom role and whether
-// it is deleted.
+// rolePermissions reads a role with roles.get (a predefined role by
+// its name, a custom role from its project or organization) and returns
+// its permissions and whether it is deleted.
 func (c *clients) rolePermissions(ctx context.Context, role Role) ([]string, bool, error) {
 	var (
 		r   *iam.Role
 		err error
 	)
-	if role.customParent().Kind == Project {
+	switch {
+	case !role.Custom():
+		r, err = c.iam.Roles.Get(string(role)).Context(ctx).Do()
+	case role.customParent().Kind == Project:
 		r, err = c.iam.Projects.Roles.Get(string(role)).Context(ctx).Do()
-	} else {
+	default:
 		r, err = c.iam.Organizations.Roles.Get(string(role)).Context(ctx).Do()
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("get custom role %s: %w", role, err)
+		return nil, false, fmt.Errorf("get role %s: %w", role, err)
 	}
 	return r.IncludedPermissions, r.Deleted, nil
 }

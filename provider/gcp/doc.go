@@ -48,11 +48,21 @@
 // # Privileged roles
 //
 // roles/owner, roles/editor, roles/iam.*, roles/resourcemanager.*Admin
-// and the service agent roles (roles/*.serviceAgent) are refused, as are
-// custom roles (read with the IAM API) with any setIamPolicy or iam.*
-// permission, unless allow_roles names the role. The basic roles
-// (roles/owner, roles/editor, roles/viewer) are refused always: IAM takes
-// no condition on their bindings.
+// and the service agent roles (roles/*.serviceAgent) are refused by name
+// (also when the configuration loads). Every other role, predefined or
+// custom, is read with the IAM API's roles.get (kept for ten minutes;
+// Grant reads a custom role afresh) and refused when its permissions
+// include any setIamPolicy (but storage.objects.setIamPolicy, which sets
+// object ACLs), iam.serviceAccounts.actAs, getAccessToken,
+// getOpenIdToken, signBlob, signJwt or implicitDelegation,
+// iam.serviceAccountKeys.create or upload, iam.roles.create or update,
+// orgpolicy.policy.set, or deploymentmanager.deployments.create or
+// update; a custom role also for any other iam.* permission. So
+// roles/storage.admin, roles/run.admin and roles/secretmanager.admin are
+// refused, roles/storage.objectAdmin is not. A role roles.get does not
+// know is refused. allow_roles exempts the roles it names. The basic
+// roles (roles/owner, roles/editor, roles/viewer) are refused always:
+// IAM takes no condition on their bindings.
 //
 // # Bindings
 //
@@ -71,7 +81,8 @@
 // getIamPolicy and setIamPolicy on the scope and the projects and folders
 // under it (resourcemanager.projects.*, folders.*, organizations.*);
 // resourcemanager.projects.get and folders.get for the hierarchy;
-// iam.roles.get for custom roles; and, for discovery and for listing
+// iam.roles.get for custom roles (predefined roles are read without a
+// permission); and, for discovery and for listing
 // below a folder or organization, the Cloud Asset permissions
 // cloudasset.assets.analyzeIamPolicy, searchAllIamPolicies and
 // searchAllResources. docs/gcp.md has the list as a custom role.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -54,6 +55,9 @@ type Provider struct {
 
 	mu sync.Mutex
 	c  *clients
+
+	// roles caches roles' permissions read with roles.get.
+	roles roleCache
 }
 
 // Handle is GrantResponse.Handle: where the binding is.
@@ -190,24 +194,103 @@ func (p *Provider) offered() string {
 	return strings.Join(names, ", ")
 }
 
-// checkCustomRole reads a custom role's permissions and refuses it
-// (*provider.RefusedError) when they could change IAM; any other error
-// means the role could not be read.
-func (p *Provider) checkCustomRole(ctx context.Context, c *clients, role Role) error {
-	if !role.Custom() || p.allowed(role) {
-		return nil
+// Role definitions read with roles.get are kept for roleCacheTTL, so
+// that listing targets and checking requests do not read the same roles
+// over and over; Google changes its predefined roles rarely and slowly.
+// At most roleCacheMax are kept.
+const (
+	roleCacheTTL = 10 * time.Minute
+	roleCacheMax = 1024
+)
+
+// roleCache holds roles' permissions read with roles.get.
+type roleCache struct {
+	mu sync.Mutex
+	m  map[Role]roleEntry
+}
+
+type roleEntry struct {
+	perms   []string
+	deleted bool
+	read    time.Time
+}
+
+func (rc *roleCache) get(role Role, now time.Time) (roleEntry, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	e, ok := rc.m[role]
+	if !ok || now.Sub(e.read) >= roleCacheTTL || now.Before(e.read) {
+		return roleEntry{}, false
+	}
+	return e, true
+}
+
+func (rc *roleCache) put(role Role, e roleEntry) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.m == nil {
+		rc.m = map[Role]roleEntry{}
+	}
+	if len(rc.m) >= roleCacheMax {
+		for r, old := range rc.m {
+			if e.read.Sub(old.read) >= roleCacheTTL {
+				delete(rc.m, r)
+			}
+		}
+		if len(rc.m) >= roleCacheMax {
+			clear(rc.m)
+		}
+	}
+	rc.m[role] = e
+}
+
+// roleDefinition returns a role's permissions and whether it is deleted,
+// from the cache unless fresh is set.
+func (p *Provider) roleDefinition(ctx context.Context, c *clients, role Role, fresh bool) (roleEntry, error) {
+	now := p.now()
+	if !fresh {
+		if e, ok := p.roles.get(role, now); ok {
+			return e, nil
+		}
 	}
 	perms, deleted, err := c.rolePermissions(ctx, role)
 	if err != nil {
-		if isNotFound(err) {
-			return provider.Refusef("custom role %s does not exist or cannot be read", role)
-		}
+		return roleEntry{}, err
+	}
+	e := roleEntry{perms: perms, deleted: deleted, read: now}
+	p.roles.put(role, e)
+	return e, nil
+}
+
+// checkRole refuses (*provider.RefusedError) a role not in allow_roles
+// that guardPredefined refuses by name, that Google Cloud does not know
+// or that is deleted, or whose permissions guardPermissions refuses. The
+// permissions are read with roles.get, from the cache unless fresh is
+// set; any error but a refusal means the role could not be read.
+func (p *Provider) checkRole(ctx context.Context, c *clients, role Role, fresh bool) error {
+	if p.allowed(role) {
+		return nil
+	}
+	if err := guardPredefined(role); err != nil {
+		return &provider.RefusedError{Reason: err.Error()}
+	}
+	def, err := p.roleDefinition(ctx, c, role, fresh)
+	switch {
+	case err == nil:
+	case role.Custom() && isNotFound(err):
+		return provider.Refusef("custom role %s does not exist or cannot be read", role)
+	case !role.Custom() && httpCode(err) == http.StatusNotFound:
+		// Predefined roles are readable by anyone: a 403 is no answer
+		// about the role (the IAM API may be disabled) and stays an
+		// error.
+		return provider.Refusef("role %s is not a predefined role of Google Cloud (roles.get knows no such role), so jit cannot tell what it grants", role)
+	default:
 		return err
 	}
-	if deleted {
-		return provider.Refusef("custom role %s is deleted", role)
+	if def.deleted {
+		return provider.Refusef("role %s is deleted", role)
 	}
-	if err := guardPermissions(role, perms); err != nil {
+	if err := guardPermissions(role, def.perms); err != nil {
 		return &provider.RefusedError{Reason: err.Error()}
 	}
 	return nil
@@ -255,14 +338,16 @@ func (p *Provider) inScope(ctx context.Context, c *clients, r Resource) (bool, e
 	return false, nil
 }
 
-// vet checks what needs the APIs: a custom role's permissions, that the
-// resource lies in the scope and, for a role the settings do not offer,
-// that member is eligible for it. With labels it also reads the
-// eligibility of a role the settings offer, for the request's labels.
-// Errors are *provider.RefusedError, or anything else when the APIs
-// could not answer.
+// vet checks what needs the APIs: the role's permissions (checkRole), that
+// the resource lies in the scope and, for a role the settings do not
+// offer, that member is eligible for it. With labels (at Check) it also
+// reads the eligibility of a role the settings offer, for the request's
+// labels; without (at Grant) it reads a custom role afresh rather than
+// from the cache, since an administrator may have changed it since the
+// request was checked. Errors are *provider.RefusedError, or anything
+// else when the APIs could not answer.
 func (p *Provider) vet(ctx context.Context, c *clients, pl plan, member string, labels bool) (Eligibility, error) {
-	if err := p.checkCustomRole(ctx, c, pl.role); err != nil {
+	if err := p.checkRole(ctx, c, pl.role, !labels && pl.role.Custom()); err != nil {
 		return NotEligible, err
 	}
 	in, err := p.inScope(ctx, c, pl.resource)
@@ -350,14 +435,19 @@ const maxTargets = 1000
 // ListTargets offers the roles the resource's settings list, on the
 // scope, and, with discover_eligible and a User, every role that person
 // holds an eligible binding for on any project, folder or organization in
-// the scope, as "RESOURCE:ROLE". Privileged predefined roles not in
-// allow_roles are left out (Check would refuse them). Parent, when set,
+// the scope, as "RESOURCE:ROLE". Roles Check would refuse as privileged
+// (by name, or by the permissions roles.get reads, kept for a while) or
+// unknown are left out, unless allow_roles lists them. Parent, when set,
 // is a resource name and keeps the targets on it.
 //
 // Errors: *provider.RefusedError for a Parent that is not a resource
-// name; any other error when the Cloud Asset API could not answer. It
-// changes nothing.
+// name and for a User who could never be granted anything (an address
+// outside email_domain, one the member template cannot use); any other
+// error when the APIs could not answer. It changes nothing.
 func (p *Provider) ListTargets(ctx context.Context, req provider.ListTargetsRequest) (provider.ListTargetsResponse, error) {
+	fail := func(err error) (provider.ListTargetsResponse, error) {
+		return provider.ListTargetsResponse{}, fmt.Errorf("gcp: list targets: %w", err)
+	}
 	var parent Resource
 	if req.Parent != "" {
 		r, err := ParseResource(req.Parent)
@@ -366,41 +456,60 @@ func (p *Provider) ListTargets(ctx context.Context, req provider.ListTargetsRequ
 		}
 		parent = r
 	}
-	keep := func(r Resource) bool { return parent.IsZero() || r == parent }
-	seen := map[string]bool{}
-	var out []string
-	add := func(t Target) {
-		s := t.String()
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
+	var member string
+	if req.User != "" {
+		m, err := p.cfg.memberFor(req.User)
+		if err != nil {
+			return provider.ListTargetsResponse{}, &provider.RefusedError{Reason: err.Error()}
 		}
+		member = m
 	}
+	keep := func(r Resource) bool { return parent.IsZero() || r == parent }
+	var candidates []Target
 	if keep(p.cfg.scope) {
 		for _, role := range p.cfg.roles {
-			add(Target{Resource: p.cfg.scope, Role: role})
+			candidates = append(candidates, Target{Resource: p.cfg.scope, Role: role})
 		}
 	}
 	resp := provider.ListTargetsResponse{}
-	if p.cfg.discover && req.User != "" {
-		member, err := p.cfg.memberFor(req.User)
-		if err != nil {
-			return provider.ListTargetsResponse{}, fmt.Errorf("gcp: list targets: %w", err)
+	var c *clients
+	if len(candidates) > 0 || (p.cfg.discover && member != "") {
+		var err error
+		if c, err = p.connect(); err != nil {
+			return fail(err)
 		}
-		c, err := p.connect()
-		if err != nil {
-			return provider.ListTargetsResponse{}, fmt.Errorf("gcp: list targets: %w", err)
-		}
+	}
+	if p.cfg.discover && member != "" {
 		bs, complete, err := p.eligibleBindings(ctx, c, member)
 		if err != nil {
-			return provider.ListTargetsResponse{}, fmt.Errorf("gcp: list targets: %w", err)
+			return fail(err)
 		}
 		resp.Truncated = !complete
 		for _, b := range bs {
-			if !keep(b.Resource) || (guardPredefined(b.Role) != nil && !p.allowed(b.Role)) || checkConditional(b.Role) != nil {
+			if !keep(b.Resource) || checkConditional(b.Role) != nil {
 				continue
 			}
-			add(Target{Resource: b.Resource, Role: b.Role})
+			candidates = append(candidates, Target{Resource: b.Resource, Role: b.Role})
+		}
+	}
+	// Each role is judged once, however many resources it is offered on.
+	verdict := map[Role]bool{}
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range candidates {
+		ok, judged := verdict[t.Role]
+		if !judged {
+			err := p.checkRole(ctx, c, t.Role, false)
+			var re *provider.RefusedError
+			if err != nil && !errors.As(err, &re) {
+				return fail(err)
+			}
+			ok = err == nil
+			verdict[t.Role] = ok
+		}
+		if s := t.String(); ok && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
 		}
 	}
 	sort.Strings(out)

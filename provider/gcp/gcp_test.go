@@ -546,10 +546,13 @@ func TestMemberTemplateDomain(t *testing.T) {
 	if got := f.srv.Calls("setIamPolicy"); got != 0 {
 		t.Errorf("setIamPolicy called %d times for a refused requester", got)
 	}
-	got, err := f.p.ListTargets(context.Background(), provider.ListTargetsRequest{Resource: "gcp-prod", User: outsider})
-	if err == nil {
-		t.Errorf("ListTargets for %s = %+v, want an error", outsider, got)
-	}
+	// Listing targets for them is refused too, with the reason, with
+	// discovery on or off.
+	_, err = f.p.ListTargets(context.Background(), provider.ListTargetsRequest{Resource: "gcp-prod", User: outsider})
+	wantRefused(t, err, "not an address of example.com")
+	delete(s, "discover_eligible")
+	_, err = f.provider(t, s).ListTargets(context.Background(), provider.ListTargetsRequest{Resource: "gcp-prod", User: outsider})
+	wantRefused(t, err, "not an address of example.com")
 
 	f.grant(t, "req_insider", "Alice@example.com", "viewer", "", time.Hour)
 	bs := jitBindings(f.srv, "folders/200", "req_insider")

@@ -2,6 +2,7 @@ package gcp
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -18,12 +19,15 @@ func (e *PrivilegedRoleError) Error() string {
 	return fmt.Sprintf("role %s is refused: %s (list it in allow_roles to offer it anyway)", e.Role, e.Reason)
 }
 
-// guardPredefined refuses the predefined roles that can escalate:
-// roles/owner and roles/editor, every roles/iam.* role, the
+// guardPredefined refuses, by name alone, the predefined roles that can
+// escalate: roles/owner and roles/editor, every roles/iam.* role, the
 // roles/resourcemanager.*Admin roles (which include setIamPolicy on
 // projects, folders or organizations) and the service agent roles
-// (roles/*.serviceAgent). Names compare case-insensitively
-// so that a differently cased spelling is not a way round the guard.
+// (roles/*.serviceAgent). It is the fast path, needing no API call and
+// so usable when the configuration loads; every other role is judged by
+// its permissions, read with roles.get, in guardPermissions. Names
+// compare case-insensitively so that a differently cased spelling is not
+// a way round the guard.
 func guardPredefined(role Role) error {
 	if role.Custom() {
 		return nil
@@ -41,22 +45,56 @@ func guardPredefined(role Role) error {
 	case strings.HasSuffix(l, "serviceagent"):
 		// Made for Google's own service agents, these roles hold
 		// permissions such as acting as other service accounts
-		// (iam.serviceAccounts.*), which the custom-role guard refuses.
+		// (iam.serviceAccounts.*), which guardPermissions refuses.
 		return &PrivilegedRoleError{Role: role, Reason: "service agent roles are meant for Google's service agents and can act as other service accounts"}
 	}
 	return nil
 }
 
-// guardPermissions refuses a custom role whose permissions include
-// setIamPolicy on anything or any iam.* permission.
+// escalating are permissions with which a holder could turn an
+// activation into lasting access, or act with more than the role grants:
+// the permission (lower case) and what it does. Every role's permissions
+// are checked against them, predefined and custom alike, and so is every
+// permission ending in .setIamPolicy (see guardPermissions).
+var escalating = map[string]string{
+	"iam.serviceaccounts.actas":              "lets its holder run code as a service account",
+	"iam.serviceaccounts.getaccesstoken":     "mints access tokens of a service account",
+	"iam.serviceaccounts.getopenidtoken":     "mints identity tokens of a service account",
+	"iam.serviceaccounts.signblob":           "signs as a service account",
+	"iam.serviceaccounts.signjwt":            "signs tokens as a service account",
+	"iam.serviceaccounts.implicitdelegation": "lets its holder act as service accounts through a chain of them",
+	"iam.serviceaccountkeys.create":          "creates service account keys, which outlive the activation",
+	"iam.serviceaccountkeys.upload":          "adds keys to service accounts, which outlive the activation",
+	"iam.roles.create":                       "defines roles",
+	"iam.roles.update":                       "changes what roles grant",
+	"orgpolicy.policy.set":                   "changes the organization policies that bound what IAM may grant",
+	"deploymentmanager.deployments.create":   "deploys resources as Deployment Manager's service agent, which holds far more",
+	"deploymentmanager.deployments.update":   "deploys resources as Deployment Manager's service agent, which holds far more",
+}
+
+// setIamPolicyExempt are the setIamPolicy permissions that change no IAM
+// policy: storage.objects.setIamPolicy edits the ACLs of single objects
+// (on buckets with fine-grained access control; uniform bucket-level
+// access turns them off), which cannot grant anything beyond those
+// objects. roles/storage.objectAdmin holds it.
+var setIamPolicyExempt = []string{"storage.objects.setiampolicy"}
+
+// guardPermissions refuses a role whose permissions could escalate: any
+// setIamPolicy (but setIamPolicyExempt), which changes who has access,
+// and the escalating permissions. A custom role is refused for any iam.*
+// permission besides: an administrator's custom role has no reason to
+// hold one, and IAM keeps adding such permissions.
 func guardPermissions(role Role, perms []string) error {
 	for _, p := range perms {
 		l := strings.ToLower(p)
-		if strings.HasPrefix(l, "iam.") {
-			return &PrivilegedRoleError{Role: role, Reason: fmt.Sprintf("it includes the permission %s (iam.* permissions manage IAM)", quote(p))}
+		if what, ok := escalating[l]; ok {
+			return &PrivilegedRoleError{Role: role, Reason: fmt.Sprintf("it includes the permission %s, which %s", quote(p), what)}
 		}
-		if strings.HasSuffix(l, ".setiampolicy") {
+		if strings.HasSuffix(l, ".setiampolicy") && !slices.Contains(setIamPolicyExempt, l) {
 			return &PrivilegedRoleError{Role: role, Reason: fmt.Sprintf("it includes the permission %s, which changes who has access", quote(p))}
+		}
+		if role.Custom() && strings.HasPrefix(l, "iam.") {
+			return &PrivilegedRoleError{Role: role, Reason: fmt.Sprintf("it includes the permission %s (iam.* permissions manage IAM)", quote(p))}
 		}
 	}
 	return nil

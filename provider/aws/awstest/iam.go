@@ -34,10 +34,12 @@ type IAM struct {
 	// PageSize bounds the items of one list page (default 2), so that
 	// clients must follow Marker.
 	PageSize int
-	users    map[string]*principal
-	roles    map[string]*principal
-	failures map[string][]string
-	calls    map[string]int
+	// repeatMarker: see RepeatMarkers.
+	repeatMarker bool
+	users        map[string]*principal
+	roles        map[string]*principal
+	failures     map[string][]string
+	calls        map[string]int
 }
 
 type principal struct {
@@ -117,6 +119,15 @@ func (s *IAM) SetPolicy(kind, name, policy, doc string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.kind(kind)[name].policies[policy] = doc
+}
+
+// RepeatMarkers makes the server answer every list page asked for with
+// a Marker as truncated, with that same Marker, as a faulty server
+// might: a client that follows it asks for the same page for ever.
+func (s *IAM) RepeatMarkers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repeatMarker = true
 }
 
 // Calls is how many times an action was called.
@@ -423,7 +434,9 @@ func (s *IAM) page(form url.Values, key string, items []string, item func(string
 		b.WriteString(item(n))
 	}
 	b.WriteString("</" + key + ">")
-	if end < len(items) {
+	if m := form.Get("Marker"); m != "" && s.repeatMarker {
+		fmt.Fprintf(&b, "<IsTruncated>true</IsTruncated><Marker>%s</Marker>", esc(m))
+	} else if end < len(items) {
 		fmt.Fprintf(&b, "<IsTruncated>true</IsTruncated><Marker>%d</Marker>", end)
 	} else {
 		b.WriteString("<IsTruncated>false</IsTruncated>")

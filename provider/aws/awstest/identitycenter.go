@@ -49,6 +49,8 @@ type IdentityCenter struct {
 	// PageSize bounds the items of one list page (default 2), so that
 	// clients must follow NextToken.
 	PageSize int
+	// repeatToken: see RepeatNextTokens.
+	repeatToken bool
 
 	users       map[string]user
 	groups      map[string]*group
@@ -128,6 +130,15 @@ func (s *IdentityCenter) AddGroup(name, description string) string {
 	id := s.newID()
 	s.groups[id] = &group{id: id, name: name, description: description}
 	return id
+}
+
+// RepeatNextTokens makes the server answer every list page asked for
+// with a NextToken with that same NextToken, as a faulty server might: a
+// client that follows it asks for the same page for ever.
+func (s *IdentityCenter) RepeatNextTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repeatToken = true
 }
 
 // Assign makes an assignment at once, as a person would.
@@ -450,7 +461,9 @@ func (s *IdentityCenter) page(in map[string]any, key string, items []any) (any, 
 	}
 	end := min(start+size, len(items))
 	out := map[string]any{key: append([]any{}, items[start:end]...)}
-	if end < len(items) {
+	if tok := str(in, "NextToken"); tok != "" && s.repeatToken {
+		out["NextToken"] = tok
+	} else if end < len(items) {
 		out["NextToken"] = strconv.Itoa(end)
 	}
 	return out, nil

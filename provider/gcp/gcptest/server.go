@@ -5,7 +5,9 @@
 //
 //   - Resource Manager v3: projects, folders and organizations
 //     getIamPolicy and setIamPolicy, projects.get and folders.get;
-//   - IAM v1: projects.roles.get and organizations.roles.get (custom roles);
+//   - IAM v1: roles.get for predefined roles (a small table of real ones,
+//     PredefinedRoles, and any a test adds) and projects.roles.get and
+//     organizations.roles.get for custom roles; an unknown role is 404;
 //   - Cloud Asset v1: analyzeIamPolicy and searchAllIamPolicies, answered
 //     from the stored policies.
 //
@@ -94,6 +96,76 @@ type customRole struct {
 	deleted bool
 }
 
+// PredefinedRoles are some of Google Cloud's predefined roles, each with
+// a selection of its permissions as Google defines them (the real roles
+// hold up to hundreds; every permission kept here is one of the role's,
+// and the selection keeps those that decide whether a role may be
+// activated: roles/storage.admin's storage.buckets.setIamPolicy,
+// roles/storage.objectAdmin's storage.objects.setIamPolicy (object ACLs),
+// roles/run.admin's run.services.setIamPolicy, the getIamPolicy reads of
+// the viewer roles). roles.get answers them; a test adds others with
+// AddPredefinedRole.
+var PredefinedRoles = map[string][]string{
+	"roles/browser": {
+		"resourcemanager.folders.get", "resourcemanager.folders.list", "resourcemanager.organizations.get",
+		"resourcemanager.projects.get", "resourcemanager.projects.getIamPolicy", "resourcemanager.projects.list",
+	},
+	"roles/compute.viewer": {
+		"compute.disks.get", "compute.disks.getIamPolicy", "compute.disks.list", "compute.firewalls.get",
+		"compute.firewalls.list", "compute.instances.get", "compute.instances.getIamPolicy",
+		"compute.instances.getSerialPortOutput", "compute.instances.list", "compute.networks.get",
+		"compute.networks.list", "compute.projects.get", "compute.zones.list",
+		"resourcemanager.projects.get", "resourcemanager.projects.list", "serviceusage.services.list",
+	},
+	"roles/logging.viewer": {
+		"logging.buckets.get", "logging.buckets.list", "logging.logEntries.list", "logging.logs.list",
+		"logging.sinks.get", "logging.sinks.list", "logging.views.list", "resourcemanager.projects.get",
+	},
+	"roles/monitoring.viewer": {
+		"monitoring.alertPolicies.get", "monitoring.alertPolicies.list", "monitoring.dashboards.get",
+		"monitoring.dashboards.list", "monitoring.groups.list", "monitoring.timeSeries.list",
+		"resourcemanager.projects.get", "resourcemanager.projects.list",
+	},
+	"roles/pubsub.viewer": {
+		"pubsub.schemas.list", "pubsub.snapshots.list", "pubsub.subscriptions.get",
+		"pubsub.subscriptions.list", "pubsub.topics.get", "pubsub.topics.list",
+		"resourcemanager.projects.get", "resourcemanager.projects.list",
+	},
+	"roles/storage.objectViewer": {
+		"resourcemanager.projects.get", "resourcemanager.projects.list", "storage.folders.get",
+		"storage.folders.list", "storage.managedFolders.get", "storage.managedFolders.list",
+		"storage.objects.get", "storage.objects.list",
+	},
+	"roles/storage.objectAdmin": {
+		"orgpolicy.policy.get", "resourcemanager.projects.get", "resourcemanager.projects.list",
+		"storage.managedFolders.create", "storage.managedFolders.get", "storage.multipartUploads.create",
+		"storage.objects.create", "storage.objects.delete", "storage.objects.get",
+		"storage.objects.getIamPolicy", "storage.objects.list", "storage.objects.setIamPolicy",
+		"storage.objects.update",
+	},
+	"roles/storage.admin": {
+		"resourcemanager.projects.get", "storage.buckets.create", "storage.buckets.delete",
+		"storage.buckets.get", "storage.buckets.getIamPolicy", "storage.buckets.list",
+		"storage.buckets.setIamPolicy", "storage.buckets.update", "storage.managedFolders.setIamPolicy",
+		"storage.objects.create", "storage.objects.get", "storage.objects.setIamPolicy",
+	},
+	"roles/run.admin": {
+		"resourcemanager.projects.get", "run.jobs.create", "run.jobs.setIamPolicy", "run.services.create",
+		"run.services.get", "run.services.getIamPolicy", "run.services.list",
+		"run.services.setIamPolicy", "run.services.update",
+	},
+	"roles/secretmanager.admin": {
+		"resourcemanager.projects.get", "secretmanager.secrets.create", "secretmanager.secrets.get",
+		"secretmanager.secrets.getIamPolicy", "secretmanager.secrets.setIamPolicy",
+		"secretmanager.versions.access", "secretmanager.versions.add",
+	},
+	"roles/deploymentmanager.editor": {
+		"deploymentmanager.deployments.create", "deploymentmanager.deployments.delete",
+		"deploymentmanager.deployments.get", "deploymentmanager.deployments.list",
+		"deploymentmanager.deployments.update", "resourcemanager.projects.get",
+	},
+}
+
 // Server is the stand-in. Its methods are safe for concurrent use.
 type Server struct {
 	srv *httptest.Server
@@ -103,15 +175,17 @@ type Server struct {
 	// nil means time.Now. Set it before the first request.
 	Now func() time.Time
 
-	mu       sync.Mutex
-	nodes    map[string]*node
-	alias    map[string]string
-	roles    map[string]*customRole
-	groups   map[string][]string
-	seq      uint64
-	calls    map[string]int
-	afterGet func(resource string)
-	fault    func(method, resource string) *APIError
+	mu    sync.Mutex
+	nodes map[string]*node
+	alias map[string]string
+	roles map[string]*customRole
+	// predefined holds the predefined roles roles.get answers.
+	predefined map[string][]string
+	groups     map[string][]string
+	seq        uint64
+	calls      map[string]int
+	afterGet   func(resource string)
+	fault      func(method, resource string) *APIError
 }
 
 // NewServer starts a server with an empty hierarchy. Close it when done.
@@ -124,12 +198,16 @@ func NewServer() *Server {
 		panic("gcptest: CEL environment: " + err.Error())
 	}
 	s := &Server{
-		env:    env,
-		nodes:  map[string]*node{},
-		alias:  map[string]string{},
-		roles:  map[string]*customRole{},
-		groups: map[string][]string{},
-		calls:  map[string]int{},
+		env:        env,
+		nodes:      map[string]*node{},
+		alias:      map[string]string{},
+		roles:      map[string]*customRole{},
+		predefined: map[string][]string{},
+		groups:     map[string][]string{},
+		calls:      map[string]int{},
+	}
+	for name, perms := range PredefinedRoles {
+		s.predefined[name] = slices.Clone(perms)
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -209,6 +287,17 @@ func (s *Server) AddCustomRole(name string, permissions ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.roles[name] = &customRole{perms: append([]string(nil), permissions...)}
+}
+
+// AddPredefinedRole defines (or redefines) a predefined role
+// ("roles/example.viewer") for roles.get, beside PredefinedRoles.
+func (s *Server) AddPredefinedRole(name string, permissions ...string) {
+	if !strings.HasPrefix(name, "roles/") {
+		panic("gcptest: predefined role " + name + " does not start with roles/")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.predefined[name] = append([]string(nil), permissions...)
 }
 
 // DeleteCustomRole marks a custom role deleted (roles.get still returns
@@ -687,6 +776,15 @@ func (s *Server) getFolder(w http.ResponseWriter, _ *http.Request, name string) 
 func (s *Server) getRole(w http.ResponseWriter, _ *http.Request, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if strings.HasPrefix(name, "roles/") {
+		perms, ok := s.predefined[name]
+		if !ok {
+			writeError(w, apiErr(http.StatusNotFound, "NOT_FOUND", "The role named %s was not found.", name))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"name": name, "includedPermissions": perms, "stage": "GA", "etag": "AA=="})
+		return
+	}
 	cr := s.roles[name]
 	if cr == nil {
 		writeError(w, apiErr(http.StatusNotFound, "NOT_FOUND", "The role named %s was not found.", name))

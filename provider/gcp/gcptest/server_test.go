@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +206,31 @@ func TestAnalyzeAndSearch(t *testing.T) {
 	}
 	if _, err := i.Organizations.Roles.Get("organizations/1/roles/nope").Context(ctx).Do(); code(err) != http.StatusNotFound {
 		t.Errorf("unknown role: %v, want 404", err)
+	}
+}
+
+func TestPredefinedRoles(t *testing.T) {
+	s := NewServer()
+	t.Cleanup(s.Close)
+	ctx := context.Background()
+	i, err := iam.NewService(ctx, s.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := i.Roles.Get("roles/storage.admin").Context(ctx).Do()
+	if err != nil || role.Name != "roles/storage.admin" || !slices.Contains(role.IncludedPermissions, "storage.buckets.setIamPolicy") {
+		t.Errorf("roles.get(roles/storage.admin) = %+v, %v", role, err)
+	}
+	if _, err := i.Roles.Get("roles/nosuch.role").Context(ctx).Do(); code(err) != http.StatusNotFound {
+		t.Errorf("unknown predefined role: %v, want 404", err)
+	}
+	s.AddPredefinedRole("roles/example.viewer", "example.things.get")
+	role, err = i.Roles.Get("roles/example.viewer").Context(ctx).Do()
+	if err != nil || fmt.Sprint(role.IncludedPermissions) != "[example.things.get]" {
+		t.Errorf("roles.get of an added role = %+v, %v", role, err)
+	}
+	// Each server has its own table.
+	if _, ok := PredefinedRoles["roles/example.viewer"]; ok {
+		t.Errorf("AddPredefinedRole changed the shared table")
 	}
 }
