@@ -56,12 +56,12 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	form := requestForm{Open: true, Resource: strings.TrimSpace(f.Get("resource")), Access: strings.TrimSpace(f.Get("access")),
 		Duration: strings.TrimSpace(f.Get("duration")), Reason: f.Get("reason"), Query: f.Get("query"),
-		Target: strings.TrimSpace(f.Get("target"))}
+		Target: strings.TrimSpace(f.Get("target")), SSHKey: strings.TrimSpace(f.Get("ssh_public_key"))}
 	fail := func(err error) {
 		if code := jit.ErrorCode(err); code == jit.ECodeInternal || code == jit.ECodeUnavailable {
 			s.log.ErrorContext(r.Context(), "web submit failed", "code", code, "err", err.Error())
 		}
-		form.Errors = formErrorsFor(err, "resource", "access", "target", "duration", "reason", "query")
+		form.Errors = formErrorsFor(err, "resource", "access", "target", "ssh_public_key", "duration", "reason", "query")
 		s.renderAccess(w, r, statusFor(jit.ErrorCode(err)), form, nil)
 	}
 	if form.Resource == "" {
@@ -74,7 +74,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := s.svc.Submit(r.Context(), workflow.SubmitInput{Resource: form.Resource, Access: form.Access, Duration: d,
-		Reason: form.Reason, Query: form.Query, Target: form.Target})
+		Reason: form.Reason, Query: form.Query, Target: form.Target, SSHPublicKey: form.SSHKey})
 	if err != nil {
 		fail(err)
 		return

@@ -158,13 +158,14 @@ type offerView struct {
 	policy.Offer
 	TakesQuery    bool
 	TakesTarget   bool
+	TakesSSHKey   bool
 	ApproversText string
 }
 
 type requestForm struct {
-	Open                                              bool
-	Resource, Access, Duration, Reason, Query, Target string
-	Errors                                            *formErrors
+	Open                                                      bool
+	Resource, Access, Duration, Reason, Query, Target, SSHKey string
+	Errors                                                    *formErrors
 	// Selected is the offer of Resource, when it is one.
 	Selected *offerView
 	Levels   []string
@@ -214,7 +215,7 @@ func (s *Server) renderAccess(w http.ResponseWriter, r *http.Request, status int
 	}
 	var longest time.Duration
 	for _, o := range offers {
-		ov := offerView{Offer: o, TakesQuery: takesQuery(p, o.Resource), TakesTarget: takesTarget(p, o.Resource), ApproversText: approversText(o.Approvers)}
+		ov := offerView{Offer: o, TakesQuery: takesQuery(p, o.Resource), TakesTarget: takesTarget(p, o.Resource), TakesSSHKey: takesSSHKey(p, o.Resource), ApproversText: approversText(o.Approvers)}
 		av.Offers = append(av.Offers, ov)
 		for _, l := range o.Access {
 			if !slices.Contains(av.AllLevels, l) {
@@ -285,6 +286,17 @@ func takesTarget(p *policy.Policy, resource string) bool {
 		return false
 	}
 	_, ok = provider.As[provider.TargetLister](prov)
+	return ok
+}
+
+// takesSSHKey reports whether a resource's grants are SSH certificates
+// for the requester's key.
+func takesSSHKey(p *policy.Policy, resource string) bool {
+	prov, ok := p.Provider(resource)
+	if !ok {
+		return false
+	}
+	_, ok = provider.As[provider.CertificateAuthority](prov)
 	return ok
 }
 
@@ -682,7 +694,7 @@ func (s *Server) policyPage(w http.ResponseWriter, r *http.Request) {
 		rv.Settings = nil
 		for _, o := range offers {
 			if o.Resource == res.Name {
-				rv.Offer = &offerView{Offer: o, TakesQuery: takesQuery(p, o.Resource), TakesTarget: takesTarget(p, o.Resource), ApproversText: approversText(o.Approvers)}
+				rv.Offer = &offerView{Offer: o, TakesQuery: takesQuery(p, o.Resource), TakesTarget: takesTarget(p, o.Resource), TakesSSHKey: takesSSHKey(p, o.Resource), ApproversText: approversText(o.Approvers)}
 			}
 		}
 		if d, err := s.svc.Explain(ctx, workflow.ExplainInput{Resource: res.Name}); err == nil {

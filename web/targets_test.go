@@ -2,13 +2,21 @@ package web
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/ssh"
+
+	"github.com/jitaccess/jit/credential"
 	"github.com/jitaccess/jit/provider"
+	"github.com/jitaccess/jit/provider/sshca"
 )
 
 // clusterish is a provider whose requests name targets, as the
@@ -120,4 +128,53 @@ func mustQueryParam(t *testing.T, location, name string) string {
 		t.Fatalf("location %q has no %s", location, name)
 	}
 	return u.Query().Get(name)
+}
+
+const sshPolicy = `
+identities: [{email: alice@example.com, groups: [engineering]}]
+resources:
+  - name: web-hosts
+    provider: ssh
+    settings: {ca_key_file: %q, hosts: ["web-*"], principals: {deploy: [deploy]}}
+    access: [deploy]
+rules:
+  - {name: ssh, requesters: {groups: [engineering]}, resources: [web-hosts], max_duration: 2h, auto_approve: true}
+`
+
+// An SSH resource's form asks for the public key to certify; a refused
+// key is shown on that field.
+func TestSSHKeyField(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca")
+	if _, _, err := sshca.InitCA(ca, ""); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWithPolicy(t, fmt.Sprintf(sshPolicy, ca))
+	// The certificate is delivered encrypted to alice's registered key.
+	id, err := credential.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.RegisterPublicKey(e.as("alice@example.com"), id.Recipient().String()); err != nil {
+		t.Fatal(err)
+	}
+	alice := e.signIn("alice@example.com")
+	mustContain(t, "access page", alice.get("/").body, `data-sshkey="true"`, `id="ssh_public_key"`)
+	tok := alice.csrf("/")
+	p := alice.post("/requests", url.Values{"csrf": {tok}, "resource": {"web-hosts"}, "duration": {"1h"}, "ssh_public_key": {"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC"}})
+	if p.status != http.StatusBadRequest || !strings.Contains(p.body, `id="sshkey-error"`) {
+		t.Fatalf("refused key: %d\n%s", p.status, section(p.body, "request"))
+	}
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spk, _ := ssh.NewPublicKey(pub)
+	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(spk)))
+	p = alice.post("/requests", url.Values{"csrf": {tok}, "resource": {"web-hosts"}, "duration": {"1h"}, "ssh_public_key": {key}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("submit: %d\n%s", p.status, section(p.body, "request"))
+	}
+	if r := e.get(mustQueryParam(t, p.location, "id")); r.SSHPublicKey != key {
+		t.Fatalf("stored key %q", r.SSHPublicKey)
+	}
 }

@@ -91,7 +91,18 @@ func (s *Service) checkSubject(ctx context.Context, p *policy.Policy, who jit.Id
 	var refused *provider.RefusedError
 	switch {
 	case errors.As(err, &refused):
-		return subject{}, false, jit.Errorf(jit.ECodeRefused, "%s", refused.Reason)
+		// The field the refusal most likely concerns, for forms.
+		field := ""
+		switch {
+		case target != "":
+			field = "target"
+		case key != "":
+			field = "ssh_public_key"
+		}
+		if field == "" {
+			return subject{}, false, jit.Errorf(jit.ECodeRefused, "%s", refused.Reason)
+		}
+		return subject{}, false, jit.FieldErrorf(field, jit.ECodeRefused, "%s", refused.Reason)
 	case err != nil:
 		s.log.Error("check request", "resource", in.Resource, "err", err)
 		return subject{}, false, jit.Errorf(jit.ECodeUnavailable, "the request could not be checked against %s; retry later", in.Resource)

@@ -184,6 +184,9 @@
       var query = document.getElementById('query');
       if (queryField) { queryField.hidden = !(o ? o.getAttribute('data-query') === 'true' : anyQuery) && !(query && query.value); }
       if (targetField) { targetField.hidden = !(o && o.getAttribute('data-target') === 'true') && !(target && target.value); }
+      var keyField = document.getElementById('sshkey-field');
+      var keyInput = document.getElementById('ssh_public_key');
+      if (keyField) { keyField.hidden = !(o && o.getAttribute('data-sshkey') === 'true') && !(keyInput && keyInput.value); }
       loadTargets();
       if (!o) {
         hintFor('access-hint', 'Each resource has its own levels.');
