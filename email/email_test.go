@@ -175,6 +175,7 @@ func TestApprovalNeeded(t *testing.T) {
 	r := pending()
 	r.Query = "UPDATE orders SET total = 0 WHERE id = 7"
 	r.Privileges = []jit.Privilege{{Action: "UPDATE", Schema: "public", Table: "orders", Columns: []string{"total"}}}
+	r.Target, r.TargetSummary = "deployments.apps/default/web", "get, list, watch on deployments.apps web"
 	if err := n.Notify(context.Background(), notification(jit.ActionSubmit, r, r.Requester, r.Reason)); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,8 @@ func TestApprovalNeeded(t *testing.T) {
 	link := baseURL + "/requests/" + r.ID
 	for _, part := range []string{bob.text, bob.html} {
 		mustContain(t, "body", part, "Alice Liddell (alice@example.com)", "prod-db", "1h30m", "INC-4312: customer 881 cannot log in",
-			"UPDATE orders SET total = 0 WHERE id = 7", "UPDATE on public.orders (total)", "prod-read", link)
+			"UPDATE orders SET total = 0 WHERE id = 7", "UPDATE on public.orders (total)", "prod-read", link,
+			"deployments.apps/default/web", "get, list, watch on deployments.apps web")
 	}
 	mustContain(t, "text part", bob.text, "A request needs your approval", "Review the request: "+link, "Query:\n    UPDATE orders")
 	mustContain(t, "HTML part", bob.html, `<a href="`+link+`"`, "<pre", "<li>UPDATE on public.orders (total)</li>")

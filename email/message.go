@@ -284,6 +284,13 @@ func (n *Notifier) viewOf(k kind, nt jit.Notification) view {
 			v.Facts = append(v.Facts, line("Extends", n.baseURL+"/requests/"+url.PathEscape(r.ExtendsID)))
 		}
 		v.Facts = appendText(v.Facts, "Reason", r.Reason)
+		if r.Target != "" {
+			v.Facts = append(v.Facts, line("Target", cleanLine(r.Target)))
+			v.Facts = appendText(v.Facts, "Grants", r.TargetSummary)
+		}
+		if r.SSHPublicKey != "" {
+			v.Facts = append(v.Facts, line("SSH key", jit.SSHKeyFingerprint(r.SSHPublicKey)))
+		}
 		if q := cleanText(r.Query); strings.TrimSpace(q) != "" {
 			v.Facts = append(v.Facts, fact{Label: "Query", Lines: strings.Split(q, "\n"), Pre: true})
 		}

@@ -193,6 +193,16 @@ func (a *App) approvalMessage(r *jit.Request) (string, []slack.Block) {
 	} else {
 		blocks = append(blocks, section("*Reason*\n_none given_"))
 	}
+	if r.Target != "" {
+		t := "*Target*\n`" + esc(truncate(strings.ReplaceAll(r.Target, "`", "'"), 500)) + "`"
+		if r.TargetSummary != "" {
+			t += "\n" + esc(truncate(r.TargetSummary, 1500))
+		}
+		blocks = append(blocks, section(t))
+	}
+	if r.SSHPublicKey != "" {
+		blocks = append(blocks, section("*SSH key*\n`"+esc(jit.SSHKeyFingerprint(r.SSHPublicKey))+"`"))
+	}
 	if r.Query != "" {
 		q := strings.ReplaceAll(truncate(r.Query, 2500), "```", "` ` `")
 		blocks = append(blocks, section("*Query*\n```"+esc(q)+"```"))

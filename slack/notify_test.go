@@ -384,3 +384,19 @@ func TestApprovalMessageShowsQueryAndPrivileges(t *testing.T) {
 		"&lt;@U123&gt; &lt;https://evil.example|click&gt;")
 	mustNotContain(t, "message", s, "<@U123>", "<!here>", "<https://evil.example")
 }
+
+// Approvers see a request's target, what it grants and the SSH key it
+// certifies (by fingerprint), escaped like everything else.
+func TestApprovalMessageShowsTargetAndKey(t *testing.T) {
+	e := newEnv(t)
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnCIsuQ3oO4jDwtvcRbqe5zJRQCbjGmJ0SwEUw25dd2 alice"
+	r := &jit.Request{ID: "req_2", Requester: "alice@example.com", Resource: "prod-k8s", Access: "view",
+		Duration: 30 * time.Minute, Reason: "INC-5", Status: jit.StatusPending, Rule: "k8s", ApprovalsRequired: 1,
+		Approvers: []string{"group:sre"}, Target: "deployments.apps/default/web", TargetSummary: "get on <!here> web",
+		SSHPublicKey: key}
+	_, blocks := e.app.approvalMessage(r)
+	b, _ := json.Marshal(blocks)
+	s := unescaped(t, string(b))
+	mustContain(t, "message", s, "deployments.apps/default/web", "get on &lt;!here&gt; web", jit.SSHKeyFingerprint(key))
+	mustNotContain(t, "message", s, "<!here>", "AAAAC3NzaC1lZDI1NTE5AAAAIHnC")
+}

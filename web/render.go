@@ -52,7 +52,7 @@ var funcs = template.FuncMap{
 	"actionText": actionText,
 	"join":       strings.Join,
 	"privilege":  func(p jit.Privilege) string { return p.String() },
-	"sshkey":     shortSSHKey,
+	"sshkey":     jit.SSHKeyFingerprint,
 	"card": func(p *pageData, v reqView, mode string) cardData {
 		return cardData{P: p, V: v, Mode: mode}
 	},
@@ -412,23 +412,4 @@ func leftText(now, t time.Time) string {
 		return fmt.Sprintf("%dm %ds left", m, sec)
 	}
 	return fmt.Sprintf("%ds left", sec)
-}
-
-// shortSSHKey shows an SSH public key by its type, the end of its key
-// material and its comment: enough to recognise it, short enough for a
-// card.
-func shortSSHKey(key string) string {
-	f := strings.Fields(key)
-	if len(f) < 2 {
-		return truncate(key, 64)
-	}
-	blob := f[1]
-	if len(blob) > 16 {
-		blob = "…" + blob[len(blob)-16:]
-	}
-	out := f[0] + " " + blob
-	if len(f) > 2 {
-		out += " " + truncate(strings.Join(f[2:], " "), 64)
-	}
-	return out
 }

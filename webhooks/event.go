@@ -94,6 +94,10 @@ type EventRequest struct {
 	ExtendsID         string           `json:"extends_id"`
 	Query             string           `json:"query"`
 	Privileges        []EventPrivilege `json:"privileges"`
+	Target            string           `json:"target"`
+	TargetSummary     string           `json:"target_summary"`
+	SSHKeyFingerprint string           `json:"ssh_key_fingerprint"`
+	Labels            []string         `json:"labels"`
 	Rule              string           `json:"rule"`
 	Approvers         []string         `json:"approvers"`
 	ApprovalsRequired int              `json:"approvals_required"`
@@ -146,6 +150,9 @@ func NewEvent(n jit.Notification) Event {
 			Reason:            r.Reason,
 			ExtendsID:         r.ExtendsID,
 			Query:             r.Query,
+			Target:            r.Target,
+			TargetSummary:     r.TargetSummary,
+			Labels:            append(make([]string, 0, len(r.Labels)), r.Labels...),
 			Privileges:        make([]EventPrivilege, 0, len(r.Privileges)),
 			Rule:              r.Rule,
 			Approvers:         append(make([]string, 0, len(r.Approvers)), r.Approvers...),
@@ -171,6 +178,9 @@ func NewEvent(n jit.Notification) Event {
 		ev.Request.Approvals = append(ev.Request.Approvals, EventApproval{
 			Approver: a.Approver, Approved: a.Approved, Comment: a.Comment, At: utc(&a.At),
 		})
+	}
+	if r.SSHPublicKey != "" {
+		ev.Request.SSHKeyFingerprint = jit.SSHKeyFingerprint(r.SSHPublicKey)
 	}
 	return ev
 }

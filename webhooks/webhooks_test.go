@@ -187,6 +187,10 @@ const goldenEvent = `{
       {"action": "UPDATE", "schema": "public", "table": "orders", "columns": ["total"]},
       {"action": "SELECT", "schema": "public", "table": "orders", "columns": ["id"]}
     ],
+    "target": "",
+    "target_summary": "",
+    "ssh_key_fingerprint": "",
+    "labels": [],
     "rule": "db-write",
     "approvers": ["group:sre"],
     "approvals_required": 1,
@@ -259,8 +263,8 @@ func TestEventEmptyRequest(t *testing.T) {
 			t.Errorf("request.%s = %#v (present %v), want null", k, v, ok)
 		}
 	}
-	if len(req) != 22 || len(m) != 9 {
-		t.Errorf("event has %d members and request %d, want 9 and 22: %s", len(m), len(req), body)
+	if len(req) != 26 || len(m) != 9 {
+		t.Errorf("event has %d members and request %d, want 9 and 26: %s", len(m), len(req), body)
 	}
 }
 

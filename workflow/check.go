@@ -2,8 +2,6 @@ package workflow
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"time"
@@ -134,21 +132,4 @@ func revokeRequest(r *jit.Request) provider.RevokeRequest {
 		req.ExpiresAt = *r.ExpiresAt
 	}
 	return req
-}
-
-// sshKeyFingerprint names an SSH public key in the audit log the way
-// ssh-keygen -l does (SHA256:base64 of the key blob), so the log shows
-// which key was certified without repeating it. A key that does not
-// parse as authorized_keys text (the provider refused it already) is
-// named by a hash of its text.
-func sshKeyFingerprint(key string) string {
-	fields := strings.Fields(key)
-	for i, f := range fields {
-		if blob, err := base64.StdEncoding.DecodeString(f); err == nil && i > 0 && len(blob) > 4 {
-			sum := sha256.Sum256(blob)
-			return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
-		}
-	}
-	sum := sha256.Sum256([]byte(key))
-	return "text-SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }

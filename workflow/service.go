@@ -333,7 +333,7 @@ func (s *Service) submit(ctx context.Context, id jit.Identity, in SubmitInput, e
 		details["target"] = r.Target
 	}
 	if r.SSHPublicKey != "" {
-		details["ssh_key"] = sshKeyFingerprint(r.SSHPublicKey)
+		details["ssh_key"] = jit.SSHKeyFingerprint(r.SSHPublicKey)
 	}
 	if len(r.Labels) > 0 {
 		details["labels"] = strings.Join(r.Labels, ", ")
