@@ -270,7 +270,7 @@ func (a *app) printRequest(r *jit.Request) error {
 		t.row("Grants:", r.TargetSummary)
 	}
 	if r.SSHPublicKey != "" {
-		t.row("SSH key:", sshKeyText(r.SSHPublicKey))
+		t.row("SSH key:", jit.SSHKeyFingerprint(r.SSHPublicKey))
 	}
 	if len(r.Labels) > 0 {
 		t.row("Labels:", strings.Join(r.Labels, ", "))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -119,22 +118,4 @@ func writePrivate(path string, b []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
-}
-
-// sshKeyText shortens an SSH public key for display: its type and the
-// end of its key material, plus its comment.
-func sshKeyText(key string) string {
-	f := strings.Fields(key)
-	if len(f) < 2 {
-		return key
-	}
-	blob := f[1]
-	if len(blob) > 16 {
-		blob = "…" + blob[len(blob)-16:]
-	}
-	out := f[0] + " " + blob
-	if len(f) > 2 {
-		out += " " + strings.Join(f[2:], " ")
-	}
-	return out
 }

@@ -111,9 +111,11 @@ func writeAWSAuthState(cm *corev1.ConfigMap, st awsAuthState) error {
 	return nil
 }
 
+// find returns jit's entry for arn, compared without case as the EKS
+// authenticator compares it.
 func (st *awsAuthState) find(key, arn string) *awsAuthOwned {
 	for i := range st.Entries {
-		if st.Entries[i].Key == key && st.Entries[i].ARN == arn {
+		if st.Entries[i].Key == key && strings.EqualFold(st.Entries[i].ARN, arn) {
 			return &st.Entries[i]
 		}
 	}
@@ -233,7 +235,8 @@ func (p *Provider) awsAuthGrant(ctx context.Context, c k8s.Interface, requestID,
 				}
 				// Someone removed jit's entry: restore it while grants
 				// hold it.
-				text, err := appendEntry(cm.Data[key], field, arn, username)
+				// Under the ARN jit recorded, so that the revoke finds it.
+				text, err := appendEntry(cm.Data[key], field, owned.ARN, username)
 				if err != nil {
 					return false, fmt.Errorf("aws-auth %s: %v", key, err)
 				}

@@ -96,7 +96,9 @@ func parseMapList(text string) (*mapList, error) {
 }
 
 // usernames returns the user names the list maps arn to (in the key's ARN
-// field), in order.
+// field), in order. ARNs are compared without case, as the EKS
+// authenticator does (IAM role and user names are unique without case):
+// an entry for role/Alice maps role/alice too.
 func (l *mapList) usernames(field, arn string) []string {
 	var out []string
 	for _, it := range l.items {
@@ -104,7 +106,7 @@ func (l *mapList) usernames(field, arn string) []string {
 		if !ok {
 			continue
 		}
-		if a, _ := m[field].(string); a == arn {
+		if a, _ := m[field].(string); strings.EqualFold(a, arn) {
 			u, _ := m["username"].(string)
 			out = append(out, u)
 		}
@@ -242,7 +244,10 @@ func removeEntry(text, field, arn, username string) (out string, removed, empty 
 		// Someone else may have added fields (groups) to jit's entry:
 		// it is still the principal's mapping to username.
 		for i, it := range l.items {
-			if m, ok := it.(map[string]any); ok && m[field] == arn && m["username"] == username {
+			if m, ok := it.(map[string]any); ok && m["username"] == username {
+				if a, _ := m[field].(string); !strings.EqualFold(a, arn) {
+					continue
+				}
 				idx = i
 			}
 		}

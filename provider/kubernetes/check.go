@@ -41,6 +41,9 @@ func (p *Provider) plan(ctx context.Context, c k8s.Interface, res Resolver, user
 	if !contains(p.cfg.roles, access) {
 		return plan{}, refused(fmt.Errorf("access %q is not one of the roles %s", access, strings.Join(p.cfg.roles, ", ")))
 	}
+	if err := p.checkRequester(user); err != nil {
+		return plan{}, refused(err)
+	}
 	var pl plan
 	if p.cfg.eks != nil {
 		pr, err := p.cfg.eks.iamPrincipalFor(user)

@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	k8s "k8s.io/client-go/kubernetes"
@@ -19,6 +20,22 @@ import (
 // username is the Kubernetes user name of a requester: the subject of the
 // bindings and the name their IAM principal is mapped to on EKS.
 func (p *Provider) username(user string) string { return p.cfg.userPrefix + user }
+
+// checkRequester refuses a requester whose Kubernetes user name could
+// name someone else. A User subject is matched by name alone, and
+// Kubernetes reserves "system:" for its own identities: a binding to
+// "system:anonymous" grants every unauthenticated caller, one to
+// "system:serviceaccount:NS:NAME" that service account. Requesters are
+// people, identified by email.
+func (p *Provider) checkRequester(user string) error {
+	if err := checkEmail(user); err != nil {
+		return fmt.Errorf("the requester: %w", err)
+	}
+	if name := p.username(user); strings.HasPrefix(name, "system:") {
+		return fmt.Errorf("the Kubernetes user name %q starts with \"system:\", which Kubernetes reserves for its own identities", name)
+	}
+	return nil
+}
 
 // mapIdentity maps the requester's IAM principal for requestID. wrote
 // reports whether the cluster or EKS was changed. Errors are

@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/url"
@@ -107,22 +108,44 @@ func (p *Provider) clientCluster() (server string, ca []byte, serverName string,
 		if !strings.Contains(server, "://") {
 			server = "https://" + server
 		}
+		// Never echo the address: it may hold the credentials refused here.
 		if u, err := url.Parse(server); err != nil || u.Host == "" {
 			return "", nil, "", errors.New("the connection's server address is not a URL; set client.server")
+		} else if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return "", nil, "", errors.New("the connection's server address holds user information, a query or a fragment, which are not copied into a kubeconfig; set client.server")
 		}
 		serverName = rc.TLSClientConfig.ServerName
 	}
 	if ca == nil {
 		switch {
 		case len(rc.TLSClientConfig.CAData) > 0:
-			ca = append([]byte(nil), rc.TLSClientConfig.CAData...)
+			ca = certificatesOnly(rc.TLSClientConfig.CAData)
 		case rc.TLSClientConfig.CAFile != "":
 			b, err := os.ReadFile(rc.TLSClientConfig.CAFile)
 			if err != nil {
 				return "", nil, "", fmt.Errorf("reading the connection's certificate authority: %w", err)
 			}
-			ca = b
+			ca = certificatesOnly(b)
 		}
 	}
 	return server, ca, serverName, nil
+}
+
+// certificatesOnly returns the CERTIFICATE blocks of b, re-encoded. jit's
+// connection may name as its certificate authority a PEM bundle that also
+// holds a private key (client-go reads only the certificates of it); only
+// the certificates may go into a kubeconfig handed to people. nil means
+// there were none.
+func certificatesOnly(b []byte) []byte {
+	var out []byte
+	for rest := b; ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			return out
+		}
+		if blk.Type == "CERTIFICATE" {
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: blk.Type, Bytes: blk.Bytes})...)
+		}
+	}
 }

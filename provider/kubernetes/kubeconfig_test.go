@@ -168,3 +168,42 @@ func hasCredentials(a *clientcmdapi.AuthInfo) bool {
 		a.Token != "" || a.TokenFile != "" || a.Username != "" || a.Password != "" || a.AuthProvider != nil ||
 		a.Impersonate != "" || len(a.ImpersonateGroups) > 0 || a.ImpersonateUID != ""
 }
+
+// The defaults come from jit's own connection: whatever in it is a
+// credential (user information in the server URL, a private key in a PEM
+// file given as its certificate authority) must not reach the file.
+func TestKubeconfigDefaultsCarryNoSecrets(t *testing.T) {
+	ca := testCA(t)
+	key := "-----BEGIN PRIVATE KEY-----\nc2VjcmV0IGtleSBtYXRlcmlhbA==\n-----END PRIVATE KEY-----\n"
+	bundle := filepath.Join(t.TempDir(), "bundle.pem")
+	if err := os.WriteFile(bundle, append(append([]byte(nil), ca...), key...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(conn *rest.Config) *Provider {
+		p, err := NewWithOptions(provider.Resource{Name: "dev", Type: Type, Settings: map[string]any{"in_cluster": true}}, Options{Config: conn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	raw, err := mk(&rest.Config{Host: "https://k8s.example.com", TLSClientConfig: rest.TLSClientConfig{CAFile: bundle}}).Kubeconfig("bob@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := clientcmd.Load(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl := got.Clusters["dev"]; cl == nil || string(cl.CertificateAuthorityData) != string(ca) {
+		t.Fatalf("certificate authority = %q; want only the certificate", cl.CertificateAuthorityData)
+	}
+	if strings.Contains(string(raw), base64.StdEncoding.EncodeToString([]byte(key))[:20]) || strings.Contains(string(got.Clusters["dev"].CertificateAuthorityData), "PRIVATE KEY") {
+		t.Fatalf("the kubeconfig holds the private key:\n%s", raw)
+	}
+	for _, host := range []string{"https://jit:s3cret@k8s.example.com", "https://k8s.example.com/?token=s3cret"} {
+		raw, err := mk(&rest.Config{Host: host, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}).Kubeconfig("bob@example.com")
+		if err == nil || strings.Contains(string(raw), "s3cret") || strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("Kubeconfig with server %s = %v\n%s", host, err, raw)
+		}
+	}
+}
