@@ -478,7 +478,7 @@ func (s *Server) sshKRL(w http.ResponseWriter, r *http.Request) error {
 	if err := noParams(r); err != nil {
 		return err
 	}
-	krl, err := s.svc.RevocationList(r.Context(), r.PathValue("name"))
+	krl, err := s.krls.get(r.Context(), r.PathValue("name"), s.clock.Now(), s.svc.RevocationList)
 	if err != nil {
 		return err
 	}

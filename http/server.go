@@ -144,6 +144,7 @@ type Server struct {
 	maxBody int64
 	limiter *limiters
 	mux     *http.ServeMux
+	krls    krlCache
 }
 
 // New validates cfg, applies defaults and builds the routes.
