@@ -31,8 +31,14 @@ func (p *Provider) checkRequester(user string) error {
 	if err := checkEmail(user); err != nil {
 		return fmt.Errorf("the requester: %w", err)
 	}
-	if name := p.username(user); strings.HasPrefix(name, "system:") {
+	name := p.username(user)
+	if strings.HasPrefix(name, "system:") {
 		return fmt.Errorf("the Kubernetes user name %q starts with \"system:\", which Kubernetes reserves for its own identities", name)
+	}
+	if strings.ContainsAny(name, "{}") {
+		// The EKS authenticator expands {{SessionName}} and the like in
+		// mapped user names.
+		return fmt.Errorf("the Kubernetes user name %q contains a brace, which the EKS authenticator would expand", name)
 	}
 	return nil
 }

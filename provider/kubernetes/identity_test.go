@@ -22,6 +22,7 @@ func TestGrantRefusesKubernetesIdentities(t *testing.T) {
 		{"", "system:masters@example.com"},
 		{"system:", "alice@example.com"},
 		{"", "not-an-email"},
+		{"", "{{SessionName}}@example.com"},
 	} {
 		f := newFixture(t, map[string]any{"user_prefix": tc.prefix})
 		ctx := context.Background()
