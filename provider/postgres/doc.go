@@ -15,6 +15,7 @@
 //	  sslmode: require         # optional, passed on in the connection information
 //	  connection_limit: 5      # per ephemeral role, default 5
 //	  scram_iterations: 16     # of the password verifier, default 16
+//	  list: false              # default false: see Listing
 //	  levels:                  # one entry per access level of the resource
 //	    read:  {privileges: [SELECT], schemas: [public, reporting]}
 //	    write: {privileges: [SELECT, INSERT, UPDATE, DELETE], schemas: [public]}
@@ -71,6 +72,18 @@
 // password. Granting a request again (the outcome of the first attempt was
 // lost) does not create a second role: it gives the existing one a new
 // password and expiry and returns the new password.
+//
+// # Listing
+//
+// With list: true the provider implements provider.Lister: List reports
+// every user role whose comment is jit's marker naming this database and
+// resource and whose name is the one Grant derives from the marker's
+// request ID and requester, with the marker's request ID, requester and
+// level and the role's VALID UNTIL. Roles without that marker, whatever
+// their names, are never listed. It is off by default because the marker
+// names the database and the resource, not the jit installation: two
+// installations serving one database under the same resource name would
+// each revoke the other's roles as orphans.
 //
 // # Query-scoped requests
 //

@@ -33,7 +33,12 @@ func TestConformance(t *testing.T) {
 	for _, access := range []string{"read", "admin"} {
 		t.Run(access, func(t *testing.T) {
 			providertest.Run(t, providertest.Harness{
-				New:      func(t *testing.T) provider.Provider { return tg.newProvider(t, nil) },
+				New: func(t *testing.T) provider.Provider {
+					// With listing on, so that ListMatchesGrants runs.
+					settings := tg.baseSettings(t)
+					settings["list"] = true
+					return tg.newProvider(t, settings)
+				},
 				Resource: "orders", Access: access, User: "conformance@example.com",
 				Present: func(t *testing.T, id string) bool { return len(tg.rolesOf(t, id)) > 0 },
 			})

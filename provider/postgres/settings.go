@@ -14,6 +14,8 @@ import (
 const (
 	DefaultPort            = 5432
 	DefaultConnectionLimit = 5
+	// DefaultList leaves listing off (see config.list).
+	DefaultList = false
 )
 
 // maxIdentifier is PostgreSQL's NAMEDATALEN-1: longer identifiers are
@@ -60,6 +62,11 @@ type config struct {
 	levels          map[string]level
 	// querySchemas is nil when query-scoped requests are not enabled.
 	querySchemas []string
+	// list turns on provider.Lister. Off by default: the roles' markers
+	// name the database and the resource but not the jit installation, so
+	// two installations serving one database under the same resource name
+	// would each take the other's roles for orphans.
+	list bool
 }
 
 // parseConfig decodes and validates r.Settings. Every problem is a
@@ -102,6 +109,7 @@ func parseConfig(r provider.Resource) (config, error) {
 	if c.scramIterations < 1 || c.scramIterations > 1_000_000 {
 		s.Errorf("scram_iterations", "must be from 1 to 1000000, got %d", c.scramIterations)
 	}
+	c.list = s.Bool("list", DefaultList)
 	c.connectionLimit = s.Int("connection_limit", DefaultConnectionLimit)
 	if c.connectionLimit < 1 {
 		s.Errorf("connection_limit", "must be at least 1, got %d", c.connectionLimit)

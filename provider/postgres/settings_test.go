@@ -80,6 +80,7 @@ func TestSettingsErrors(t *testing.T) {
 		{"bad limit", func(m map[string]any) { m["connection_limit"] = 0 }, nil, "connection_limit", "at least 1"},
 		{"bad scram iterations", func(m map[string]any) { m["scram_iterations"] = 0 }, nil, "scram_iterations", "from 1 to 1000000"},
 		{"unknown key", func(m map[string]any) { m["hots"] = "x" }, nil, "hots", "unknown"},
+		{"list not a boolean", func(m map[string]any) { m["list"] = "yes" }, nil, "list", ""},
 		{"no levels", func(m map[string]any) { delete(m, "levels") }, nil, "levels", "required"},
 		{"levels not a map", func(m map[string]any) { m["levels"] = []any{"read"} }, nil, "levels", "map"},
 		{"missing level", func(m map[string]any) { delete(m["levels"].(map[string]any), "admin") }, nil, "levels", `"admin"`},
