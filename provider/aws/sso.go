@@ -358,26 +358,45 @@ func (p *SSO) assign(ctx context.Context, psARN string, ptype ssotypes.Principal
 	if err != nil {
 		return fmt.Errorf("aws-sso: create account assignment: %w", err)
 	}
-	for {
-		if st == nil {
-			return errors.New("aws-sso: create account assignment: no status in the answer")
-		}
-		switch st.Status {
-		case ssotypes.StatusValuesSucceeded:
-			return nil
-		case ssotypes.StatusValuesFailed:
-			return fmt.Errorf("aws-sso: account assignment failed: %s", sdkaws.ToString(st.FailureReason))
-		}
-		if err := sleep(ctx, p.opts.PollInterval); err != nil {
-			return fmt.Errorf("aws-sso: waiting for the account assignment: %w", err)
-		}
+	st, err = p.await(ctx, st, "account assignment", func(id *string) (*ssotypes.AccountAssignmentOperationStatus, error) {
 		out, err := p.admin.DescribeAccountAssignmentCreationStatus(ctx, &ssoadmin.DescribeAccountAssignmentCreationStatusInput{
-			InstanceArn: &p.cfg.instanceARN, AccountAssignmentCreationRequestId: st.RequestId,
+			InstanceArn: &p.cfg.instanceARN, AccountAssignmentCreationRequestId: id,
 		})
 		if err != nil {
-			return fmt.Errorf("aws-sso: read account assignment status: %w", err)
+			return nil, err
 		}
-		st = out.AccountAssignmentCreationStatus
+		return out.AccountAssignmentCreationStatus, nil
+	})
+	if err != nil {
+		return err
+	}
+	if st.Status == ssotypes.StatusValuesFailed {
+		return fmt.Errorf("aws-sso: account assignment failed: %s", sdkaws.ToString(st.FailureReason))
+	}
+	return nil
+}
+
+// await polls an account assignment operation (its creation or deletion,
+// as describe reads it) until it has succeeded or failed, and returns its
+// last status. Errors: what describe returned, ctx ending, or an answer
+// without a status.
+func (p *SSO) await(ctx context.Context, st *ssotypes.AccountAssignmentOperationStatus, what string,
+	describe func(requestID *string) (*ssotypes.AccountAssignmentOperationStatus, error)) (*ssotypes.AccountAssignmentOperationStatus, error) {
+	for {
+		if st == nil {
+			return nil, fmt.Errorf("aws-sso: %s: no status in the answer", what)
+		}
+		if st.Status == ssotypes.StatusValuesSucceeded || st.Status == ssotypes.StatusValuesFailed {
+			return st, nil
+		}
+		if err := sleep(ctx, p.opts.PollInterval); err != nil {
+			return nil, fmt.Errorf("aws-sso: waiting for the %s: %w", what, err)
+		}
+		next, err := describe(st.RequestId)
+		if err != nil {
+			return nil, fmt.Errorf("aws-sso: read %s status: %w", what, err)
+		}
+		st = next
 	}
 }
 
@@ -402,36 +421,28 @@ func (p *SSO) unassign(ctx context.Context, account, psARN string, ptype ssotype
 	if err != nil {
 		return fmt.Errorf("aws-sso: delete account assignment: %w", err)
 	}
-	for {
-		if st == nil {
-			return errors.New("aws-sso: delete account assignment: no status in the answer")
-		}
-		switch st.Status {
-		case ssotypes.StatusValuesSucceeded:
-			return nil
-		case ssotypes.StatusValuesFailed:
-			// A deletion of what is already gone fails; what counts is
-			// that the assignment is not there.
-			present, err := p.hasAssignment(ctx, account, psARN, ptype, pid)
-			if err != nil {
-				return err
-			}
-			if !present {
-				return nil
-			}
-			return fmt.Errorf("aws-sso: account assignment deletion failed: %s", sdkaws.ToString(st.FailureReason))
-		}
-		if err := sleep(ctx, p.opts.PollInterval); err != nil {
-			return fmt.Errorf("aws-sso: waiting for the account assignment deletion: %w", err)
-		}
+	st, err = p.await(ctx, st, "account assignment deletion", func(id *string) (*ssotypes.AccountAssignmentOperationStatus, error) {
 		out, err := p.admin.DescribeAccountAssignmentDeletionStatus(ctx, &ssoadmin.DescribeAccountAssignmentDeletionStatusInput{
-			InstanceArn: &p.cfg.instanceARN, AccountAssignmentDeletionRequestId: st.RequestId,
+			InstanceArn: &p.cfg.instanceARN, AccountAssignmentDeletionRequestId: id,
 		})
 		if err != nil {
-			return fmt.Errorf("aws-sso: read account assignment deletion status: %w", err)
+			return nil, err
 		}
-		st = out.AccountAssignmentDeletionStatus
+		return out.AccountAssignmentDeletionStatus, nil
+	})
+	if err != nil || st.Status == ssotypes.StatusValuesSucceeded {
+		return err
 	}
+	// A deletion of what is already gone fails; what counts is that the
+	// assignment is not there.
+	present, err := p.hasAssignment(ctx, account, psARN, ptype, pid)
+	if err != nil {
+		return err
+	}
+	if !present {
+		return nil
+	}
+	return fmt.Errorf("aws-sso: account assignment deletion failed: %s", sdkaws.ToString(st.FailureReason))
 }
 
 // Check refuses, with a *provider.RefusedError, a level without a
