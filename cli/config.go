@@ -87,29 +87,39 @@ func saveConfig(path string, cfg fileConfig) error {
 		return fmt.Errorf("encoding config: %w", err)
 	}
 	b = append(b, '\n')
-	f, err := os.CreateTemp(dir, ".config-*.json")
-	if err != nil {
+	if err := writePrivate(path, b); err != nil {
 		return fmt.Errorf("writing config: %w", err)
+	}
+	return nil
+}
+
+// writePrivate writes b to path with mode 0600 through a temporary file in
+// the same directory, synced and renamed over the old one, so that a crash
+// never leaves half a file and no one else can read it even for a moment.
+func writePrivate(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // no-op after a successful rename
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
-		return fmt.Errorf("writing config: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		return fmt.Errorf("writing config: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("writing config: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing config: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing config: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
